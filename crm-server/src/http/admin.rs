@@ -1,0 +1,53 @@
+//! Operations endpoints that change the running process.
+//!
+//! NB: unauthenticated for now, like the rest of the API; the identity stage puts them behind the
+//! `admin` role. The default listen address is loopback.
+
+use axum::extract::State;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::error::{Error, FieldError, Problem};
+use crate::http::extract::AppJson;
+use crate::state::AppState;
+
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LogLevel {
+    /// tracing EnvFilter directives, e.g. `info,crm_server=debug,sqlx=warn`.
+    #[schema(example = "info,crm_server=debug")]
+    pub filter: String,
+}
+
+/// The active log filter.
+#[utoipa::path(get, path = "/admin/log-level", tag = "operations",
+    responses((status = 200, description = "The active filter", body = LogLevel)))]
+pub async fn get_log_level(State(state): State<AppState>) -> Result<axum::Json<LogLevel>, Error> {
+    let filter = state
+        .log_filter
+        .current()
+        .ok_or_else(|| anyhow::anyhow!("the log subscriber is gone"))?;
+    Ok(axum::Json(LogLevel { filter }))
+}
+
+/// Replace the log filter without a restart, e.g. to get debug logs of one module during an
+/// incident. The change lasts until the process restarts.
+#[utoipa::path(put, path = "/admin/log-level", tag = "operations", request_body = LogLevel, responses(
+    (status = 200, description = "Installed", body = LogLevel),
+    (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+    (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
+    (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+    (status = 422, description = "The filter does not parse (`errors[0].pointer` is `/filter`)", body = Problem,
+        content_type = "application/problem+json"),
+))]
+pub async fn put_log_level(
+    State(state): State<AppState>,
+    AppJson(body): AppJson<LogLevel>,
+) -> Result<axum::Json<LogLevel>, Error> {
+    state
+        .log_filter
+        .set(&body.filter)
+        .map_err(|e| Error::Unprocessable(vec![FieldError::new("/filter", e)]))?;
+    tracing::info!(filter = body.filter, "log filter changed");
+    Ok(axum::Json(body))
+}

@@ -1,0 +1,152 @@
+//! `AppJson`: a JSON body extractor whose every failure is one of our problems.
+//!
+//! axum's `Json` answers bad input with plain-text bodies; this one answers malformed JSON with
+//! 400 (with line and column), a value of the wrong shape with 422 naming its JSON pointer, a
+//! missing or wrong content type with 415, and an oversized body with 413.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::{StatusCode, header};
+use serde::de::DeserializeOwned;
+
+use crate::error::{Error, FieldError};
+use crate::state::AppState;
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AppJson<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for AppJson<T> {
+    type Rejection = Error;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Error> {
+        if !has_json_content_type(req.headers()) {
+            return Err(Error::UnsupportedMediaType(
+                "expected a body with Content-Type: application/json".into(),
+            ));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                Error::PayloadTooLarge {
+                    limit: state.http.body_limit,
+                }
+            } else {
+                Error::BadRequest {
+                    detail: format!("the request body could not be read: {rejection}"),
+                    errors: vec![],
+                }
+            }
+        })?;
+        parse(&bytes).map(AppJson)
+    }
+}
+
+/// `application/json`, or any `application/*+json`, with optional parameters.
+fn has_json_content_type(headers: &axum::http::HeaderMap) -> bool {
+    let Some(value) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let essence = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let pointer = pointer(e.path());
+        let inner = e.into_inner();
+        match inner.classify() {
+            serde_json::error::Category::Data => {
+                Error::Unprocessable(vec![FieldError::new(pointer, inner.to_string())])
+            }
+            _ => Error::BadRequest {
+                detail: format!("the body is not valid JSON: {inner}"),
+                errors: vec![],
+            },
+        }
+    })?;
+    de.end().map_err(|e| Error::BadRequest {
+        detail: format!("the body is not valid JSON: {e}"),
+        errors: vec![],
+    })?;
+    Ok(value)
+}
+
+/// serde_path_to_error's path as an RFC 6901 JSON pointer.
+fn pointer(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut out = String::new();
+    for segment in path.iter() {
+        out.push('/');
+        match segment {
+            Segment::Seq { index } => out.push_str(&index.to_string()),
+            Segment::Map { key } | Segment::Enum { variant: key } => {
+                out.push_str(&key.replace('~', "~0").replace('/', "~1"))
+            }
+            Segment::Unknown => out.push('-'),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::{HeaderMap, HeaderValue};
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Order {
+        items: Vec<Item>,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Item {
+        #[serde(rename = "a/b~c")]
+        odd: Option<u32>,
+        quantity: u32,
+    }
+
+    #[test]
+    fn a_value_of_the_wrong_shape_is_named_by_its_pointer() {
+        let err = parse::<Order>(br#"{"items": [{"quantity": 1}, {"quantity": -1}]}"#).unwrap_err();
+        let Error::Unprocessable(errors) = err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(errors[0].pointer, "/items/1/quantity");
+    }
+
+    #[test]
+    fn pointer_segments_are_escaped() {
+        let err = parse::<Order>(br#"{"items": [{"quantity": 1, "a/b~c": "x"}]}"#).unwrap_err();
+        let Error::Unprocessable(errors) = err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(errors[0].pointer, "/items/0/a~1b~0c");
+    }
+
+    #[test]
+    fn malformed_json_is_a_bad_request_with_its_position() {
+        let err = parse::<Order>(b"{\"items\": [").unwrap_err();
+        assert_eq!(err.status_code(), StatusCode::BAD_REQUEST);
+        assert!(err.to_string().contains("line 1"), "{err}");
+        let err = parse::<Order>(br#"{"items": []} trailing"#).unwrap_err();
+        assert_eq!(err.status_code(), StatusCode::BAD_REQUEST);
+    }
+
+    #[test]
+    fn json_content_types_are_recognised() {
+        let check = |v: &'static str| {
+            let mut h = HeaderMap::new();
+            h.insert(header::CONTENT_TYPE, HeaderValue::from_static(v));
+            has_json_content_type(&h)
+        };
+        assert!(check("application/json"));
+        assert!(check("Application/JSON; charset=utf-8"));
+        assert!(check("application/merge-patch+json"));
+        assert!(!check("text/plain"));
+        assert!(!check("application/jsonx"));
+        assert!(!has_json_content_type(&HeaderMap::new()));
+    }
+}

@@ -1,0 +1,133 @@
+//! The HTTP API: routes, the middleware around them, and the server loop.
+//!
+//! ```text
+//! request -> observe (correlation id, span, access log, metrics)
+//!         -> problem (renders every error as problem+json)
+//!         -> catch panic -> timeout -> body limit -> route handler
+//! ```
+
+mod admin;
+pub mod correlation;
+pub mod extract;
+mod health;
+mod observe;
+pub mod problem;
+
+use std::future::{Future, IntoFuture};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::middleware::{from_fn, from_fn_with_state};
+use tokio::net::TcpListener;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::error::{Error, FieldError, Problem};
+use crate::state::AppState;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "FreshPlan CRM API",
+        description = "Customers, samples, activities, cockpit KPIs and settings of the FreshPlan CRM. \
+            Every error is an RFC 9457 problem (`application/problem+json`); every response carries \
+            the request's `X-Correlation-ID`.",
+        license(name = "Apache-2.0"),
+    ),
+    components(schemas(Problem, FieldError)),
+    tags((name = "operations", description = "Health, readiness, metrics and run-time settings")),
+)]
+struct ApiDoc;
+
+/// Every route, with its OpenAPI description. Domain routers join here, each gated by the role
+/// that serves it.
+fn api_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+        .routes(routes!(health::metrics))
+        .routes(routes!(health::openapi_json))
+        .routes(routes!(admin::get_log_level, admin::put_log_level))
+}
+
+/// The OpenAPI 3.1 document served at `/openapi.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let mut doc = api_router().into_openapi();
+    doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    doc
+}
+
+/// The whole application, ready to serve.
+pub fn app(state: AppState) -> Router {
+    app_with(state, Router::new())
+}
+
+/// The application with `extra` routes inside the same middleware stack; tests use it to add a
+/// handler that panics, say, and see exactly what production would answer.
+pub fn app_with(state: AppState, extra: Router<AppState>) -> Router {
+    let limit = state.http.body_limit;
+    api_router()
+        .split_for_parts()
+        .0
+        .merge(extra)
+        .fallback(not_found)
+        .layer(
+            ServiceBuilder::new()
+                .layer(from_fn_with_state(state.clone(), observe::observe))
+                .layer(from_fn(problem::render))
+                .layer(CatchPanicLayer::custom(problem::from_panic))
+                .layer(TimeoutLayer::with_status_code(
+                    axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                    state.http.request_timeout,
+                ))
+                // Rejects by Content-Length up front and caps streamed bodies; DefaultBodyLimit
+                // gives extractors the same limit.
+                .layer(RequestBodyLimitLayer::new(limit))
+                .layer(DefaultBodyLimit::max(limit)),
+        )
+        .with_state(state)
+}
+
+async fn not_found() -> Error {
+    Error::NotFound("no resource at this path".into())
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves, then lets in-flight requests finish for
+/// at most `drain_timeout`.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    drain_timeout: Duration,
+) -> std::io::Result<()> {
+    let (stopping_tx, mut stopping) = tokio::sync::watch::channel(false);
+    let signal = async move {
+        shutdown.await;
+        tracing::info!("shutting down: no new connections, waiting for in-flight requests");
+        let _ = stopping_tx.send(true);
+    };
+    let server = axum::serve(listener, app)
+        .with_graceful_shutdown(signal)
+        .into_future();
+    let deadline = async move {
+        // `wait_for` fails only when the sender is gone, i.e. the server already returned.
+        if stopping.wait_for(|stopping| *stopping).await.is_ok() {
+            tokio::time::sleep(drain_timeout).await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        result = server => result,
+        () = deadline => {
+            tracing::warn!(timeout_s = drain_timeout.as_secs_f64(), "in-flight requests did not finish in time; stopping anyway");
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,49 @@
+//! The outermost middleware: the correlation id, the request's span (so every log line of the
+//! request carries the id), the access log line, and the HTTP metrics.
+
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::HeaderValue;
+use axum::middleware::Next;
+use axum::response::Response;
+use tracing::Instrument;
+
+use crate::http::correlation::{self, CorrelationId};
+use crate::metrics::UNMATCHED_ROUTE;
+use crate::state::AppState;
+
+pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let correlation_id = CorrelationId::from_headers(req.headers());
+    let method = req.method().clone();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned());
+    let route = route.as_deref().unwrap_or(UNMATCHED_ROUTE).to_owned();
+    req.extensions_mut().insert(correlation_id.clone());
+
+    let span = tracing::info_span!(
+        "request",
+        correlation_id = correlation_id.as_str(),
+        method = %method,
+        route = route.as_str(),
+    );
+    let mut response = next.run(req).instrument(span.clone()).await;
+
+    let elapsed = started.elapsed();
+    let status = response.status().as_u16();
+    state.metrics.observe_request(&method, &route, status, elapsed);
+    span.in_scope(|| {
+        tracing::info!(
+            status,
+            elapsed_ms = elapsed.as_secs_f64() * 1000.0,
+            "request finished"
+        )
+    });
+    if let Ok(value) = HeaderValue::from_str(correlation_id.as_str()) {
+        response.headers_mut().insert(correlation::HEADER, value);
+    }
+    response
+}

@@ -1,0 +1,28 @@
+//! FreshPlan CRM server: an axum + sqlx service on PostgreSQL.
+//!
+//! # Layout
+//! - [`config`]: the command line and its environment variables.
+//! - [`http`]: routes, middleware (correlation, metrics, problem details) and the server loop.
+//! - [`error`]: the one error type and its outside form, RFC 9457 problem details.
+//! - [`db`]: pool, migrations (`migrations/` at the workspace root) and the schema check.
+//! - [`outbox`]: the transactional outbox, written in the caller's transaction.
+//! - [`embedded_pg`]: a private PostgreSQL from the system's binaries, for the embedded default
+//!   and the test harness.
+//! - [`metrics`], [`telemetry`], [`state`]: what the handlers share.
+//! - `testing` (feature `testing`): the PostgreSQL test harness and repository checks.
+
+pub mod config;
+pub mod db;
+pub mod embedded_pg;
+pub mod error;
+pub mod http;
+pub mod metrics;
+pub mod outbox;
+pub mod state;
+pub mod telemetry;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use error::{Error, Result};
+pub use http::{app, serve};
+pub use state::AppState;

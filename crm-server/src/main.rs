@@ -1,0 +1,113 @@
+//! `crm-server`: thin wiring of the library; see `lib.rs` for the layout.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+use crm_server::config::{Cli, Command, DatabaseArgs, ServeArgs};
+use crm_server::db::{self, Database};
+use crm_server::telemetry::{self, LogFilter};
+use crm_server::{AppState, http};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let log_filter = match telemetry::init(cli.log_format, &cli.log) {
+        Ok(handle) => handle,
+        Err(e) => {
+            eprintln!("crm-server: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = tokio::runtime::Runtime::new()
+        .context("starting the async runtime")
+        .and_then(|runtime| {
+            runtime.block_on(async {
+                match cli.command {
+                    Command::Serve(args) => serve(args, log_filter).await,
+                    Command::Migrate(args) => migrate(args).await,
+                }
+            })
+        });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "crm-server failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Order on the way out: stop accepting, let in-flight requests finish, close the pool, and only
+/// then stop the private PostgreSQL (if this process started it).
+async fn serve(args: ServeArgs, log_filter: LogFilter) -> anyhow::Result<()> {
+    let database = Database::open(&args.database).await?;
+    let served = serve_on(&args, &database, log_filter).await;
+    let closed = database.close().await;
+    served.and(closed)
+}
+
+async fn serve_on(args: &ServeArgs, database: &Database, log_filter: LogFilter) -> anyhow::Result<()> {
+    let pool = db::connect(database.url(), args.database.db_max_connections)
+        .await
+        .context("connecting to PostgreSQL")?;
+    if args.migrate || database.is_embedded() {
+        db::migrate(&pool).await.context("applying migrations")?;
+    }
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("listening on {}", args.listen))?;
+    tracing::info!(address = %listener.local_addr()?, role = %args.role, "serving the CRM API");
+    let state = AppState::new(pool.clone(), args.role, args.http.clone(), log_filter);
+    let served = http::serve(
+        listener,
+        http::app(state),
+        shutdown_signal(),
+        args.http.shutdown_timeout,
+    )
+    .await;
+    pool.close().await;
+    tracing::info!("database pool closed");
+    served.context("serving HTTP")
+}
+
+async fn migrate(args: DatabaseArgs) -> anyhow::Result<()> {
+    let database = Database::open(&args).await?;
+    let migrated = async {
+        let pool = db::connect(database.url(), 2)
+            .await
+            .context("connecting to PostgreSQL")?;
+        db::migrate(&pool).await.context("applying migrations")?;
+        let status = db::schema_status(&pool).await?;
+        pool.close().await;
+        tracing::info!(applied = status.applied, "migrations are current");
+        anyhow::Ok(())
+    }
+    .await;
+    let closed = database.close().await;
+    migrated.and(closed)
+}
+
+/// SIGINT (Ctrl-C) or SIGTERM (Kubernetes).
+async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        () = interrupt => tracing::info!("SIGINT received"),
+        () = terminate => tracing::info!("SIGTERM received"),
+    }
+}

@@ -1,0 +1,190 @@
+//! A real server on a loopback port over a test database, and a small HTTP client for it.
+
+use std::net::SocketAddr;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::http::{HeaderMap, Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::config::{HttpArgs, Role};
+use crate::state::AppState;
+use crate::telemetry::{self, LogFilter};
+use crate::testing::TestDb;
+
+/// The server of one test: its own database, its own port, the production middleware stack.
+pub struct TestApp {
+    pub address: SocketAddr,
+    pub state: AppState,
+    pub db: TestDb,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<std::io::Result<()>>>,
+    _log_guard: Box<dyn Send + Sync>,
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        TestApp::spawn_with(HttpArgs::default(), Router::new()).await
+    }
+
+    /// With `extra` routes inside the production middleware (e.g. a handler that panics).
+    pub async fn spawn_with(http: HttpArgs, extra: Router<AppState>) -> TestApp {
+        let db = TestDb::new().await;
+        let (log_filter, guard) = log_filter();
+        let state = AppState::new(db.pool.clone(), Role::All, http.clone(), log_filter);
+        let router = crate::http::app_with(state.clone(), extra);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("binding a loopback port");
+        let address = listener.local_addr().expect("the bound address");
+        let (shutdown, stop) = oneshot::channel::<()>();
+        let server = tokio::spawn(crate::http::serve(
+            listener,
+            router,
+            async move {
+                let _ = stop.await;
+            },
+            http.shutdown_timeout,
+        ));
+        TestApp {
+            address,
+            state,
+            db,
+            shutdown: Some(shutdown),
+            server: Some(server),
+            _log_guard: guard,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.address)
+    }
+
+    pub async fn get(&self, path: &str) -> TestResponse {
+        self.send(Method::GET, path, &[], Bytes::new()).await
+    }
+
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: impl Into<Bytes>,
+    ) -> TestResponse {
+        let mut request = Request::builder().method(method).uri(self.url(path));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let request = request.body(Full::new(body.into())).expect("a valid request");
+        self.request(request).await
+    }
+
+    /// Sends a JSON body with `Content-Type: application/json`.
+    pub async fn send_json(&self, method: Method, path: &str, body: &serde_json::Value) -> TestResponse {
+        let bytes = serde_json::to_vec(body).expect("serialisable JSON");
+        self.send(method, path, &[("content-type", "application/json")], bytes)
+            .await
+    }
+
+    pub async fn request(&self, request: Request<Full<Bytes>>) -> TestResponse {
+        fetch(request).await.expect("the test server answers")
+    }
+
+    /// Stops accepting, waits for in-flight requests (as on SIGTERM) and returns the server's result.
+    pub async fn shutdown(mut self) -> std::io::Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        match self.server.take() {
+            Some(server) => server.await.unwrap_or_else(|e| Err(std::io::Error::other(e))),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(server) = self.server.take() {
+            server.abort();
+        }
+    }
+}
+
+/// Sends `request` on a new connection and buffers the response.
+pub async fn fetch(request: Request<Full<Bytes>>) -> Result<TestResponse, String> {
+    let client: Client<HttpConnector, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let response = client.request(request).await.map_err(|e| format!("{e:?}"))?;
+    let (parts, body) = response.into_parts();
+    let body = body.collect().await.map_err(|e| e.to_string())?.to_bytes();
+    Ok(TestResponse {
+        status: parts.status,
+        headers: parts.headers,
+        body,
+    })
+}
+
+/// `GET url` on a new connection.
+pub async fn get_url(url: &str) -> Result<TestResponse, String> {
+    fetch(
+        Request::get(url)
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| e.to_string())?,
+    )
+    .await
+}
+
+/// Tests log nothing unless `TEST_LOG` holds a filter; the filter is not the global subscriber's,
+/// so a test that changes it affects only itself.
+fn log_filter() -> (LogFilter, Box<dyn Send + Sync>) {
+    let directives = std::env::var("TEST_LOG").unwrap_or_else(|_| "off".into());
+    let (filter, guard) = telemetry::detached_filter(&directives).expect("TEST_LOG is a valid filter");
+    (filter, Box::new(guard))
+}
+
+/// A buffered response.
+#[derive(Debug)]
+pub struct TestResponse {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl TestResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// The body as JSON; panics with the body when it is not.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+    }
+
+    /// Asserts an RFC 9457 problem with `status` and returns its body.
+    pub fn problem(&self, status: StatusCode) -> serde_json::Value {
+        assert_eq!(self.status, status, "{}", self.text());
+        assert_eq!(
+            self.header("content-type"),
+            Some(crate::http::problem::CONTENT_TYPE),
+            "{}",
+            self.text()
+        );
+        let body = self.json();
+        assert_eq!(body["status"], status.as_u16(), "{body}");
+        assert!(body["type"].is_string() && body["title"].is_string(), "{body}");
+        assert_eq!(
+            body["correlationId"].as_str(),
+            self.header("x-correlation-id"),
+            "{body}"
+        );
+        body
+    }
+}

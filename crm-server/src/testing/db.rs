@@ -1,0 +1,241 @@
+//! One PostgreSQL per test process, one database per test.
+//!
+//! The first test to ask starts a throwaway cluster (initdb into a temporary folder, a free
+//! loopback port, durability off) and migrates a template database once; every test then gets a
+//! database cloned from the template (`CREATE DATABASE .. TEMPLATE`, a file copy), so tests run
+//! in parallel and in isolation without re-running migrations. With `TEST_DATABASE_URL` set, the
+//! server at that URL is used instead (it must allow CREATE DATABASE) and nothing is started.
+//!
+//! When a test's [`TestDb`] is dropped, every event the test wrote to the outbox is checked
+//! against its data schema and the CloudEvents schema (see [`super::events`]), and the database is
+//! dropped. The cluster is stopped and its folder removed when the test process exits.
+
+use std::sync::{Mutex, OnceLock};
+use std::thread;
+
+use sqlx::postgres::PgPoolOptions;
+use sqlx::{Connection, PgConnection, PgPool};
+
+use crate::db::{self, quote_ident};
+use crate::embedded_pg::{Cluster, Options};
+
+/// The server all tests of this process share.
+struct Server {
+    /// A URL of the server without the database name's part resolved: `{db}` is replaced.
+    url_template: String,
+    template_db: String,
+}
+
+impl Server {
+    fn url(&self, database: &str) -> String {
+        self.url_template.replace("{db}", database)
+    }
+}
+
+static SERVER: OnceLock<Result<Server, String>> = OnceLock::new();
+/// The embedded cluster and its folder, stopped and removed at process exit.
+static CLUSTER: Mutex<Option<(Cluster, tempfile::TempDir)>> = Mutex::new(None);
+
+fn server() -> &'static Server {
+    let server = SERVER.get_or_init(|| {
+        // Started on a thread of its own: the caller is usually inside a tokio runtime, where a
+        // second runtime cannot be started, and the embedded cluster's keeper thread must be
+        // long-lived anyway.
+        thread::spawn(start_server)
+            .join()
+            .unwrap_or_else(|_| Err("starting the test database panicked".into()))
+    });
+    match server {
+        Ok(server) => server,
+        Err(e) => panic!("no test database: {e}"),
+    }
+}
+
+fn start_server() -> Result<Server, String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let url_template = match std::env::var("TEST_DATABASE_URL") {
+        Ok(url) => with_database(&url, "{db}")?,
+        Err(_) => start_cluster()?,
+    };
+    // Unique per process, so that concurrent test binaries on one external server do not collide.
+    let template_db = format!("freshplan_template_{}", uuid::Uuid::new_v4().simple());
+    let server = Server {
+        url_template,
+        template_db,
+    };
+    runtime
+        .block_on(async {
+            db::create_database_if_missing(&server.url("postgres"), &server.template_db).await?;
+            let pool = db::connect(&server.url(&server.template_db), 2).await?;
+            db::migrate(&pool).await.map_err(sqlx::Error::from)?;
+            pool.close().await;
+            Ok::<_, sqlx::Error>(())
+        })
+        .map_err(|e| format!("preparing the template database: {e}"))?;
+    Ok(server)
+}
+
+/// Starts the throwaway cluster and registers its stop at process exit.
+fn start_cluster() -> Result<String, String> {
+    let dir = tempfile::Builder::new()
+        .prefix("freshplan-test-pg-")
+        .tempdir()
+        .map_err(|e| e.to_string())?;
+    let cluster = Cluster::start(&Options {
+        root: dir.path().to_owned(),
+        ephemeral: true,
+    })
+    .map_err(|e| format!("starting PostgreSQL for the tests: {e}"))?;
+    let url = cluster.url("{db}");
+    *CLUSTER.lock().unwrap_or_else(|p| p.into_inner()) = Some((cluster, dir));
+    register_exit_hook();
+    Ok(url)
+}
+
+/// libtest ends the process with `exit()`, which never drops statics; an atexit hook is the one
+/// place left to stop the server and remove its folder. (If the process is killed, the server
+/// still stops: see the parent-death signal in `embedded_pg`.)
+#[allow(unsafe_code)]
+fn register_exit_hook() {
+    extern "C" fn stop_cluster() {
+        if let Some((cluster, dir)) = CLUSTER.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            let _ = cluster.stop();
+            let _ = dir.close();
+        }
+    }
+    // SAFETY: atexit only stores the function pointer; `stop_cluster` does not unwind (every
+    // error is ignored) and touches only this module's statics.
+    unsafe {
+        libc::atexit(stop_cluster);
+    }
+}
+
+/// `url` with its database (the path) replaced by `database`.
+fn with_database(url: &str, database: &str) -> Result<String, String> {
+    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let scheme_end = base
+        .find("://")
+        .ok_or_else(|| format!("TEST_DATABASE_URL is not a URL: {url}"))?
+        + 3;
+    let host_end = base[scheme_end..]
+        .find('/')
+        .map_or(base.len(), |i| scheme_end + i);
+    let mut out = format!("{}/{database}", &base[..host_end]);
+    if let Some(query) = query {
+        out.push('?');
+        out.push_str(query);
+    }
+    Ok(out)
+}
+
+/// A database of its own for one test, cloned from the migrated template.
+#[derive(Debug)]
+pub struct TestDb {
+    pub pool: PgPool,
+    pub url: String,
+    name: String,
+}
+
+impl TestDb {
+    pub async fn new() -> TestDb {
+        let server = server();
+        let name = format!("test_{}", uuid::Uuid::new_v4().simple());
+        let mut admin = PgConnection::connect(&server.url("postgres"))
+            .await
+            .expect("connecting to the test server");
+        let sql = format!(
+            "CREATE DATABASE {} TEMPLATE {}",
+            quote_ident(&name),
+            quote_ident(&server.template_db)
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(&mut admin)
+            .await
+            .expect("cloning the template database");
+        let _ = admin.close().await;
+        let url = server.url(&name);
+        let pool = PgPoolOptions::new()
+            .max_connections(5)
+            .connect(&url)
+            .await
+            .expect("connecting to the test database");
+        TestDb { pool, url, name }
+    }
+
+    /// The name of the test's database.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Checks the events the test wrote and drops the database. Runs on a thread of its own
+    /// because `Drop` cannot await and may run inside the test's runtime.
+    fn finish(&self) -> Result<(), String> {
+        let (url, admin_url, name) = (self.url.clone(), server().url("postgres"), self.name.clone());
+        let check = !thread::panicking();
+        thread::spawn(move || -> Result<(), String> {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?;
+            runtime.block_on(async move {
+                let verdict = if check { check_outbox(&url).await } else { Ok(()) };
+                let mut admin = PgConnection::connect(&admin_url)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote_ident(&name));
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .execute(&mut admin)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                verdict
+            })
+        })
+        .join()
+        .unwrap_or_else(|_| Err("the check of the test database panicked".into()))
+    }
+}
+
+async fn check_outbox(url: &str) -> Result<(), String> {
+    let mut conn = PgConnection::connect(url).await.map_err(|e| e.to_string())?;
+    let events = crate::outbox::events_after(&mut conn, 0, i64::MAX)
+        .await
+        .map_err(|e| e.to_string())?;
+    let problems = super::events::check(&events);
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("invalid events in the outbox:\n{}", problems.join("\n")))
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Err(e) = self.finish()
+            && !thread::panicking()
+        {
+            panic!("{e}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_database_of_a_url_is_replaced() {
+        assert_eq!(
+            with_database("postgres://u:p@h:5/x", "y").unwrap(),
+            "postgres://u:p@h:5/y"
+        );
+        assert_eq!(with_database("postgres://h", "y").unwrap(), "postgres://h/y");
+        assert_eq!(
+            with_database("postgres://h/x?sslmode=disable", "y").unwrap(),
+            "postgres://h/y?sslmode=disable"
+        );
+        assert!(with_database("nonsense", "y").is_err());
+    }
+}

@@ -1,0 +1,197 @@
+//! The private PostgreSQL of the embedded default, and the `crm-server` binary on top of it.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crm_server::embedded_pg::{Cluster, Options, PgError};
+use crm_server::testing::app::get_url;
+use sqlx::{Connection, PgConnection};
+
+fn options(dir: &Path) -> Options {
+    Options {
+        root: dir.join("pg"),
+        ephemeral: true,
+    }
+}
+
+fn pid_of(dir: &Path) -> i32 {
+    let text = std::fs::read_to_string(dir.join("pg/data/postmaster.pid")).unwrap();
+    text.lines().next().unwrap().trim().parse().unwrap()
+}
+
+fn alive(pid: i32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+}
+
+fn wait_until_gone(pid: i32) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while alive(pid) {
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    true
+}
+
+#[tokio::test]
+async fn a_second_start_reuses_the_data_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = options(dir.path());
+
+    let cluster = tokio::task::spawn_blocking({
+        let options = options.clone();
+        move || Cluster::start(&options)
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    let mut conn = PgConnection::connect(&cluster.url("postgres")).await.unwrap();
+    sqlx::raw_sql("CREATE TABLE kept (v int); INSERT INTO kept VALUES (7)")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+    let pid = pid_of(dir.path());
+    tokio::task::spawn_blocking(move || cluster.stop())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(wait_until_gone(pid), "postgres {pid} still runs after stop");
+
+    let cluster = tokio::task::spawn_blocking(move || Cluster::start(&options))
+        .await
+        .unwrap()
+        .unwrap();
+    let mut conn = PgConnection::connect(&cluster.url("postgres")).await.unwrap();
+    let v: i32 = sqlx::query_scalar("SELECT v FROM kept")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(v, 7);
+    conn.close().await.unwrap();
+    tokio::task::spawn_blocking(move || cluster.stop())
+        .await
+        .unwrap()
+        .unwrap();
+}
+
+#[test]
+fn a_data_folder_in_use_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = Cluster::start(&options(dir.path())).unwrap();
+    let second = Cluster::start(&options(dir.path()));
+    assert!(matches!(second, Err(PgError::InUse(_))), "{second:?}");
+    first.stop().unwrap();
+}
+
+#[test]
+fn dropping_a_cluster_stops_its_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = Cluster::start(&options(dir.path())).unwrap();
+    let pid = pid_of(dir.path());
+    drop(cluster);
+    assert!(wait_until_gone(pid));
+}
+
+#[test]
+fn a_server_left_running_by_an_earlier_run_is_stopped_and_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = Cluster::start(&options(dir.path())).unwrap();
+    let orphan = pid_of(dir.path());
+    // Simulate a crashed owner: the lock goes away, the server stays.
+    std::mem::forget(cluster);
+    std::fs::remove_file(dir.path().join("pg/lock")).unwrap();
+    let cluster = Cluster::start(&options(dir.path())).unwrap();
+    assert!(!alive(orphan), "the orphan {orphan} survived");
+    assert_ne!(pid_of(dir.path()), orphan);
+    cluster.stop().unwrap();
+}
+
+/// The binary as a user runs it: serves on its own PostgreSQL, answers, and on Ctrl-C (SIGINT)
+/// stops cleanly, leaving no PostgreSQL process behind.
+#[tokio::test]
+async fn the_binary_serves_on_its_private_database_and_stops_it_on_sigint() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_crm-server"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env_remove("DATABASE_URL")
+        .env("CRM_DATA_DIR", dir.path().join("pg"))
+        .env("CRM_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+
+    // The JSON log line "serving the CRM API" carries the bound address.
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut log = Vec::new();
+    let address = loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("no address logged: {log:#?}"));
+        let json: serde_json::Value =
+            serde_json::from_str(&line).unwrap_or_else(|_| panic!("not a JSON log line: {line}"));
+        log.push(line);
+        if json["message"] == "serving the CRM API" {
+            break json["address"].as_str().unwrap().to_owned();
+        }
+    };
+    let ready = get_url(&format!("http://{address}/readyz")).await.unwrap();
+    assert_eq!(ready.status, 200, "{}", ready.text());
+    let postgres = pid_of(dir.path());
+    assert!(alive(postgres));
+
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "{status}");
+    assert!(
+        wait_until_gone(postgres),
+        "PostgreSQL {postgres} survived the server"
+    );
+    let rest: Vec<String> = rx.try_iter().collect();
+    let stopped = rest.iter().position(|l| l.contains("PostgreSQL stopped"));
+    let pool_closed = rest.iter().position(|l| l.contains("database pool closed"));
+    assert!(
+        pool_closed.is_some() && stopped.is_some() && pool_closed < stopped,
+        "{rest:#?}"
+    );
+}
+
+/// `crm-server migrate` against a server given by DATABASE_URL, twice: the second run finds
+/// nothing to do and succeeds.
+#[tokio::test]
+async fn migrate_is_idempotent_and_never_starts_a_server_of_its_own() {
+    let db = crm_server::testing::TestDb::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    for _ in 0..2 {
+        let output = Command::new(env!("CARGO_BIN_EXE_crm-server"))
+            .arg("migrate")
+            .env("DATABASE_URL", &db.url)
+            .env("CRM_DATA_DIR", dir.path().join("must-stay-empty"))
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(String::from_utf8_lossy(&output.stderr).contains("migrations are current"));
+    }
+    assert!(!dir.path().join("must-stay-empty").exists());
+}

@@ -1,0 +1,9 @@
+//! Integration tests of the CRM server: real PostgreSQL (one throwaway cluster for this process,
+//! one database per test), real HTTP over loopback. See `crm_server::testing`.
+
+mod embedded;
+mod errors;
+mod health;
+mod openapi;
+mod outbox;
+mod repository;
