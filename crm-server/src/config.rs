@@ -157,10 +157,8 @@ impl std::str::FromStr for Secret {
 }
 
 fn parse_seconds(s: &str) -> Result<Duration, String> {
-    let seconds: f64 = s
-        .trim_end_matches('s')
-        .parse()
-        .map_err(|_| format!("`{s}` is not a number of seconds"))?;
+    let seconds: f64 =
+        s.trim_end_matches('s').parse().map_err(|_| format!("`{s}` is not a number of seconds"))?;
     if !(0.0..=86_400.0).contains(&seconds) {
         return Err(format!("`{s}` is outside 0..86400 seconds"));
     }
@@ -179,13 +177,9 @@ mod tests {
 
     #[test]
     fn database_urls_never_show_in_debug_output() {
-        let cli = Cli::try_parse_from([
-            "crm-server",
-            "migrate",
-            "--database-url",
-            "postgres://u:hunter2@db/crm",
-        ])
-        .unwrap();
+        let cli =
+            Cli::try_parse_from(["crm-server", "migrate", "--database-url", "postgres://u:hunter2@db/crm"])
+                .unwrap();
         assert!(!format!("{cli:?}").contains("hunter2"));
     }
 

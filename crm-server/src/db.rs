@@ -25,29 +25,20 @@ pub struct Database {
 impl Database {
     pub async fn open(args: &crate::config::DatabaseArgs) -> anyhow::Result<Database> {
         if let Some(url) = &args.database_url {
-            return Ok(Database {
-                url: url.expose().to_owned(),
-                embedded: None,
-            });
+            return Ok(Database { url: url.expose().to_owned(), embedded: None });
         }
         let root = match &args.data_dir {
             Some(dir) => dir.clone(),
             None => default_data_dir()?,
         };
         tracing::info!(data_dir = %root.display(), "no DATABASE_URL: starting the private PostgreSQL");
-        let options = crate::embedded_pg::Options {
-            root,
-            ephemeral: false,
-        };
+        let options = crate::embedded_pg::Options { root, ephemeral: false };
         let cluster = tokio::task::spawn_blocking(move || crate::embedded_pg::Cluster::start(&options))
             .await
             .context("starting PostgreSQL")??;
         tracing::info!(port = cluster.port(), "private PostgreSQL is ready");
         create_database_if_missing(&cluster.url("postgres"), EMBEDDED_DATABASE).await?;
-        Ok(Database {
-            url: cluster.url(EMBEDDED_DATABASE),
-            embedded: Some(cluster),
-        })
+        Ok(Database { url: cluster.url(EMBEDDED_DATABASE), embedded: Some(cluster) })
     }
 
     pub fn url(&self) -> &str {
@@ -61,9 +52,7 @@ impl Database {
     /// Stops the private PostgreSQL, if this process started one. Close pools first.
     pub async fn close(self) -> anyhow::Result<()> {
         if let Some(cluster) = self.embedded {
-            tokio::task::spawn_blocking(move || cluster.stop())
-                .await
-                .context("stopping PostgreSQL")??;
+            tokio::task::spawn_blocking(move || cluster.stop()).await.context("stopping PostgreSQL")??;
         }
         Ok(())
     }
@@ -91,11 +80,7 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, sqlx::Er
         .max_connections(max_connections)
         // A request waits at most this long for a connection, then gets a 503 rather than hanging.
         .acquire_timeout(Duration::from_secs(5))
-        .connect_with(
-            options
-                .application_name("crm-server")
-                .log_statements(tracing::log::LevelFilter::Trace),
-        )
+        .connect_with(options.application_name("crm-server").log_statements(tracing::log::LevelFilter::Trace))
         .await
 }
 
@@ -113,12 +98,9 @@ pub async fn create_database_if_missing(admin_url: &str, name: &str) -> Result<(
         .await?;
     if !exists {
         // The name is quoted as an identifier; CREATE DATABASE takes no parameters.
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "CREATE DATABASE {}",
-            quote_ident(name)
-        )))
-        .execute(&mut conn)
-        .await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {}", quote_ident(name))))
+            .execute(&mut conn)
+            .await?;
     }
     conn.close().await
 }
@@ -148,9 +130,8 @@ impl SchemaStatus {
 }
 
 pub async fn schema_status(pool: &PgPool) -> Result<SchemaStatus, sqlx::Error> {
-    let table_exists: bool = sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
-        .fetch_one(pool)
-        .await?;
+    let table_exists: bool =
+        sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL").fetch_one(pool).await?;
     let applied: BTreeMap<i64, (Vec<u8>, bool)> = if table_exists {
         sqlx::query_as::<_, (i64, Vec<u8>, bool)>("SELECT version, checksum, success FROM _sqlx_migrations")
             .fetch_all(pool)
@@ -161,10 +142,7 @@ pub async fn schema_status(pool: &PgPool) -> Result<SchemaStatus, sqlx::Error> {
     } else {
         BTreeMap::new()
     };
-    let mut status = SchemaStatus {
-        applied: applied.len(),
-        ..SchemaStatus::default()
-    };
+    let mut status = SchemaStatus { applied: applied.len(), ..SchemaStatus::default() };
     for migration in MIGRATOR.iter().filter(|m| m.migration_type.is_up_migration()) {
         match applied.get(&migration.version) {
             None => status.pending.push(migration.version),

@@ -71,11 +71,7 @@ pub enum PgError {
     #[error("initdb failed ({status}):\n{output}")]
     Initdb { status: ExitStatus, output: String },
     #[error("PostgreSQL did not start ({reason}); the end of {log}:\n{tail}")]
-    Start {
-        reason: String,
-        log: PathBuf,
-        tail: String,
-    },
+    Start { reason: String, log: PathBuf, tail: String },
 }
 
 fn io_err(context: impl Into<String>) -> impl FnOnce(io::Error) -> PgError {
@@ -166,10 +162,7 @@ impl Cluster {
 
     /// A connection URL for `database` as the superuser over loopback TCP.
     pub fn url(&self, database: &str) -> String {
-        format!(
-            "postgres://{SUPERUSER}:{}@127.0.0.1:{}/{database}",
-            self.password, self.port
-        )
+        format!("postgres://{SUPERUSER}:{}@127.0.0.1:{}/{database}", self.password, self.port)
     }
 
     /// Fast shutdown (active sessions are disconnected, a checkpoint is written); falls back to an
@@ -193,9 +186,7 @@ impl Cluster {
                     "fast shutdown timed out; stopping PostgreSQL immediately"
                 );
                 let _ = kill(self.pid, Signal::SIGQUIT);
-                self.exited
-                    .recv()
-                    .unwrap_or_else(|_| Err(io::Error::other("keeper thread vanished")))
+                self.exited.recv().unwrap_or_else(|_| Err(io::Error::other("keeper thread vanished")))
             }
         };
         let status = status.map_err(io_err("waiting for PostgreSQL to exit"))?;
@@ -250,10 +241,7 @@ fn run_as() -> Result<Option<RunAs>, PgError> {
     }
     for name in ["postgres", "nobody"] {
         if let Ok(Some(user)) = User::from_name(name) {
-            return Ok(Some(RunAs {
-                uid: user.uid,
-                gid: user.gid,
-            }));
+            return Ok(Some(RunAs { uid: user.uid, gid: user.gid }));
         }
     }
     Err(PgError::NoUnprivilegedUser)
@@ -268,10 +256,8 @@ fn create_root(root: &Path, shared_with_other_user: bool) -> Result<(), PgError>
         .create(root)
         .map_err(io_err(format!("creating {}", root.display())))?;
     if shared_with_other_user {
-        fs::set_permissions(root, fs::Permissions::from_mode(mode)).map_err(io_err(format!(
-            "making {} reachable for PostgreSQL",
-            root.display()
-        )))?;
+        fs::set_permissions(root, fs::Permissions::from_mode(mode))
+            .map_err(io_err(format!("making {} reachable for PostgreSQL", root.display())))?;
     }
     Ok(())
 }
@@ -346,10 +332,7 @@ fn initdb(bin: &Path, root: &Path, run_as: Option<&RunAs>, ephemeral: bool) -> R
     if !output.status.success() {
         let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
         text.push_str(&String::from_utf8_lossy(&output.stderr));
-        return Err(PgError::Initdb {
-            status: output.status,
-            output: text,
-        });
+        return Err(PgError::Initdb { status: output.status, output: text });
     }
     fs::rename(&staging, root.join("data")).map_err(io_err("moving the new cluster into place"))?;
     Ok(password)
@@ -430,11 +413,7 @@ fn spawn(
     for (name, value) in settings {
         cmd.arg("-c").arg(format!("{name}={value}"));
     }
-    cmd.stdin(Stdio::null())
-        .stdout(log)
-        .stderr(log_err)
-        .current_dir(root)
-        .process_group(0);
+    cmd.stdin(Stdio::null()).stdout(log).stderr(log_err).current_dir(root).process_group(0);
     if let Some(user) = run_as {
         cmd.uid(user.uid.as_raw()).gid(user.gid.as_raw());
     }

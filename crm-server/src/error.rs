@@ -39,10 +39,7 @@ pub enum Error {
     Unprocessable(Vec<FieldError>),
     /// The server cannot serve now (database unreachable, migrations pending); retrying later helps.
     #[error("{detail}")]
-    Unavailable {
-        detail: String,
-        extensions: serde_json::Map<String, serde_json::Value>,
-    },
+    Unavailable { detail: String, extensions: serde_json::Map<String, serde_json::Value> },
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
     #[error(transparent)]
@@ -59,10 +56,7 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(pointer: impl Into<String>, detail: impl Into<String>) -> Self {
-        FieldError {
-            pointer: pointer.into(),
-            detail: detail.into(),
-        }
+        FieldError { pointer: pointer.into(), detail: detail.into() }
     }
 }
 
@@ -105,11 +99,7 @@ pub struct Problem {
 impl Problem {
     /// A problem with no more meaning than its status (`about:blank`).
     pub fn from_status(status: StatusCode) -> Self {
-        Problem::new(
-            problem_type::ABOUT_BLANK,
-            status.canonical_reason().unwrap_or("Error"),
-            status,
-        )
+        Problem::new(problem_type::ABOUT_BLANK, status.canonical_reason().unwrap_or("Error"), status)
     }
 
     fn new(type_uri: &str, title: &str, status: StatusCode) -> Self {
@@ -190,10 +180,7 @@ impl Error {
 
 /// Errors that mean "the database is not there right now" rather than "this request is wrong".
 fn database_unavailable(error: &sqlx::Error) -> bool {
-    matches!(
-        error,
-        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_)
-    )
+    matches!(error, sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_))
 }
 
 impl IntoResponse for Error {
@@ -220,10 +207,7 @@ mod tests {
 
     #[test]
     fn a_pool_timeout_is_service_unavailable_not_an_internal_error() {
-        assert_eq!(
-            Error::Database(sqlx::Error::PoolTimedOut).status_code(),
-            StatusCode::SERVICE_UNAVAILABLE
-        );
+        assert_eq!(Error::Database(sqlx::Error::PoolTimedOut).status_code(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(
             Error::Database(sqlx::Error::RowNotFound).status_code(),
             StatusCode::INTERNAL_SERVER_ERROR
@@ -232,11 +216,9 @@ mod tests {
 
     #[test]
     fn validation_problems_name_each_value_by_pointer() {
-        let problem = Error::Unprocessable(vec![
-            FieldError::new("/a", "bad"),
-            FieldError::new("/b/0", "worse"),
-        ])
-        .to_problem();
+        let problem =
+            Error::Unprocessable(vec![FieldError::new("/a", "bad"), FieldError::new("/b/0", "worse")])
+                .to_problem();
         let json = serde_json::to_value(&problem).unwrap();
         assert_eq!(json["type"], problem_type::VALIDATION_FAILED);
         assert_eq!(json["status"], 422);

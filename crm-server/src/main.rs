@@ -18,16 +18,14 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = tokio::runtime::Runtime::new()
-        .context("starting the async runtime")
-        .and_then(|runtime| {
-            runtime.block_on(async {
-                match cli.command {
-                    Command::Serve(args) => serve(args, log_filter).await,
-                    Command::Migrate(args) => migrate(args).await,
-                }
-            })
-        });
+    let result = tokio::runtime::Runtime::new().context("starting the async runtime").and_then(|runtime| {
+        runtime.block_on(async {
+            match cli.command {
+                Command::Serve(args) => serve(args, log_filter).await,
+                Command::Migrate(args) => migrate(args).await,
+            }
+        })
+    });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -58,13 +56,7 @@ async fn serve_on(args: &ServeArgs, database: &Database, log_filter: LogFilter) 
         .with_context(|| format!("listening on {}", args.listen))?;
     tracing::info!(address = %listener.local_addr()?, role = %args.role, "serving the CRM API");
     let state = AppState::new(pool.clone(), args.role, args.http.clone(), log_filter);
-    let served = http::serve(
-        listener,
-        http::app(state),
-        shutdown_signal(),
-        args.http.shutdown_timeout,
-    )
-    .await;
+    let served = http::serve(listener, http::app(state), shutdown_signal(), args.http.shutdown_timeout).await;
     pool.close().await;
     tracing::info!("database pool closed");
     served.context("serving HTTP")
@@ -73,9 +65,7 @@ async fn serve_on(args: &ServeArgs, database: &Database, log_filter: LogFilter) 
 async fn migrate(args: DatabaseArgs) -> anyhow::Result<()> {
     let database = Database::open(&args).await?;
     let migrated = async {
-        let pool = db::connect(database.url(), 2)
-            .await
-            .context("connecting to PostgreSQL")?;
+        let pool = db::connect(database.url(), 2).await.context("connecting to PostgreSQL")?;
         db::migrate(&pool).await.context("applying migrations")?;
         let status = db::schema_status(&pool).await?;
         pool.close().await;

@@ -18,9 +18,8 @@ pub const UNMATCHED_ROUTE: &str = "unmatched";
 
 /// Latency buckets in seconds: fine below 10 ms where reads live, and one at 200 ms, the p95
 /// alert threshold.
-const LATENCY_BUCKETS: [f64; 14] = [
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1.0, 2.5, 5.0, 10.0,
-];
+const LATENCY_BUCKETS: [f64; 14] =
+    [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1.0, 2.5, 5.0, 10.0];
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct HttpLabels {
@@ -82,39 +81,22 @@ impl Metrics {
             "Configured size limit of the database pool",
             db_max_connections.clone(),
         );
-        Metrics {
-            registry,
-            http_requests,
-            http_duration,
-            db_connections,
-            db_max_connections,
-        }
+        Metrics { registry, http_requests, http_duration, db_connections, db_max_connections }
     }
 
     pub fn observe_request(&self, method: &axum::http::Method, route: &str, status: u16, elapsed: Duration) {
-        let labels = HttpLabels {
-            method: method_label(method).to_owned(),
-            route: route.to_owned(),
-            status,
-        };
+        let labels = HttpLabels { method: method_label(method).to_owned(), route: route.to_owned(), status };
         self.http_requests.get_or_create(&labels).inc();
-        self.http_duration
-            .get_or_create(&labels)
-            .observe(elapsed.as_secs_f64());
+        self.http_duration.get_or_create(&labels).observe(elapsed.as_secs_f64());
     }
 
     /// The pool's state is sampled at scrape time rather than tracked on every checkout.
     pub fn observe_pool(&self, pool: &sqlx::PgPool) {
         let size = i64::from(pool.size());
         let idle = i64::try_from(pool.num_idle()).unwrap_or(i64::MAX);
-        self.db_connections
-            .get_or_create(&PoolLabels { state: "idle" })
-            .set(idle);
-        self.db_connections
-            .get_or_create(&PoolLabels { state: "in_use" })
-            .set((size - idle).max(0));
-        self.db_max_connections
-            .set(i64::from(pool.options().get_max_connections()));
+        self.db_connections.get_or_create(&PoolLabels { state: "idle" }).set(idle);
+        self.db_connections.get_or_create(&PoolLabels { state: "in_use" }).set((size - idle).max(0));
+        self.db_max_connections.set(i64::from(pool.options().get_max_connections()));
     }
 
     pub fn encode(&self) -> Result<String, std::fmt::Error> {
@@ -165,10 +147,7 @@ mod tests {
         let odd = axum::http::Method::from_bytes(b"BREW").unwrap();
         metrics.observe_request(&odd, UNMATCHED_ROUTE, 405, Duration::ZERO);
         let text = metrics.encode().unwrap();
-        assert!(
-            text.contains(r#"method="OTHER",route="unmatched",status="405""#),
-            "{text}"
-        );
+        assert!(text.contains(r#"method="OTHER",route="unmatched",status="405""#), "{text}");
         assert!(!text.contains("BREW"));
     }
 }

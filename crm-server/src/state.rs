@@ -21,12 +21,6 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(db: PgPool, role: Role, http: HttpArgs, log_filter: LogFilter) -> Self {
-        AppState {
-            db,
-            role,
-            http: Arc::new(http),
-            metrics: Arc::new(Metrics::new()),
-            log_filter,
-        }
+        AppState { db, role, http: Arc::new(http), metrics: Arc::new(Metrics::new()), log_filter }
     }
 }

@@ -49,9 +49,9 @@ pub fn init(format: LogFormat, filter: &str) -> anyhow::Result<LogFilter> {
                     .with_writer(std::io::stderr),
             )
             .try_init()?,
-        LogFormat::Text | LogFormat::Auto => registry
-            .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
-            .try_init()?,
+        LogFormat::Text | LogFormat::Auto => {
+            registry.with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr)).try_init()?
+        }
     }
     Ok(LogFilter { handle })
 }

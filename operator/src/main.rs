@@ -17,9 +17,6 @@ struct Cli {}
 
 fn main() {
     let _ = Cli::parse();
-    eprintln!(
-        "freshplan-operator {}: no commands yet; see --help",
-        env!("CARGO_PKG_VERSION")
-    );
+    eprintln!("freshplan-operator {}: no commands yet; see --help", env!("CARGO_PKG_VERSION"));
     std::process::exit(2);
 }

@@ -23,10 +23,7 @@ pub struct LogLevel {
 #[utoipa::path(get, path = "/admin/log-level", tag = "operations",
     responses((status = 200, description = "The active filter", body = LogLevel)))]
 pub async fn get_log_level(State(state): State<AppState>) -> Result<axum::Json<LogLevel>, Error> {
-    let filter = state
-        .log_filter
-        .current()
-        .ok_or_else(|| anyhow::anyhow!("the log subscriber is gone"))?;
+    let filter = state.log_filter.current().ok_or_else(|| anyhow::anyhow!("the log subscriber is gone"))?;
     Ok(axum::Json(LogLevel { filter }))
 }
 

@@ -12,16 +12,8 @@ pub struct CorrelationId(pub String);
 
 impl CorrelationId {
     pub fn from_headers(headers: &HeaderMap) -> CorrelationId {
-        let given = headers
-            .get(HEADER)
-            .and_then(|v| v.to_str().ok())
-            .filter(|v| is_valid(v));
-        let traced = || {
-            headers
-                .get("traceparent")
-                .and_then(|v| v.to_str().ok())
-                .and_then(trace_id)
-        };
+        let given = headers.get(HEADER).and_then(|v| v.to_str().ok()).filter(|v| is_valid(v));
+        let traced = || headers.get("traceparent").and_then(|v| v.to_str().ok()).and_then(trace_id);
         CorrelationId(given.map(str::to_owned).or_else(traced).unwrap_or_else(generate))
     }
 
@@ -34,9 +26,7 @@ impl CorrelationId {
 /// so anything that could forge a log line or bloat storage is replaced by a fresh id.
 fn is_valid(id: &str) -> bool {
     (1..=128).contains(&id.len())
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':' | b'/'))
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':' | b'/'))
 }
 
 /// The trace id of a version-00 `traceparent` (`00-<32 hex>-<16 hex>-<2 hex>`), unless it is the

@@ -26,9 +26,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for AppJson<T> {
         }
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                Error::PayloadTooLarge {
-                    limit: state.http.body_limit,
-                }
+                Error::PayloadTooLarge { limit: state.http.body_limit }
             } else {
                 Error::BadRequest {
                     detail: format!("the request body could not be read: {rejection}"),
@@ -58,10 +56,7 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
             serde_json::error::Category::Data => {
                 Error::Unprocessable(vec![FieldError::new(pointer, inner.to_string())])
             }
-            _ => Error::BadRequest {
-                detail: format!("the body is not valid JSON: {inner}"),
-                errors: vec![],
-            },
+            _ => Error::BadRequest { detail: format!("the body is not valid JSON: {inner}"), errors: vec![] },
         }
     })?;
     de.end().map_err(|e| Error::BadRequest {
@@ -111,18 +106,14 @@ mod tests {
     #[test]
     fn a_value_of_the_wrong_shape_is_named_by_its_pointer() {
         let err = parse::<Order>(br#"{"items": [{"quantity": 1}, {"quantity": -1}]}"#).unwrap_err();
-        let Error::Unprocessable(errors) = err else {
-            panic!("{err:?}")
-        };
+        let Error::Unprocessable(errors) = err else { panic!("{err:?}") };
         assert_eq!(errors[0].pointer, "/items/1/quantity");
     }
 
     #[test]
     fn pointer_segments_are_escaped() {
         let err = parse::<Order>(br#"{"items": [{"quantity": 1, "a/b~c": "x"}]}"#).unwrap_err();
-        let Error::Unprocessable(errors) = err else {
-            panic!("{err:?}")
-        };
+        let Error::Unprocessable(errors) = err else { panic!("{err:?}") };
         assert_eq!(errors[0].pointer, "/items/0/a~1b~0c");
     }
 

@@ -38,11 +38,7 @@ pub struct Readiness {
 #[utoipa::path(get, path = "/healthz", tag = "operations",
     responses((status = 200, description = "The process is up", body = Health)))]
 pub async fn healthz(State(state): State<AppState>) -> axum::Json<Health> {
-    axum::Json(Health {
-        status: "ok",
-        role: state.role,
-        version: env!("CARGO_PKG_VERSION"),
-    })
+    axum::Json(Health { status: "ok", role: state.role, version: env!("CARGO_PKG_VERSION") })
 }
 
 /// Ready to serve: the database answers and every migration this binary needs is applied.
@@ -54,28 +50,26 @@ pub async fn healthz(State(state): State<AppState>) -> axum::Json<Health> {
 pub async fn readyz(State(state): State<AppState>) -> Result<axum::Json<Readiness>, Error> {
     let status = tokio::time::timeout(DB_CHECK_TIMEOUT, db::schema_status(&state.db))
         .await
-        .map_err(|_| unavailable("the database did not answer within 2s", json!({})))?
-        .map_err(|e| unavailable(format!("the database is unreachable: {e}"), json!({})))?;
+        .map_err(|_| unavailable("the database did not answer within 2s", []))?
+        .map_err(|e| unavailable(format!("the database is unreachable: {e}"), []))?;
     if !status.is_current() {
         return Err(unavailable(
             "the database schema is not at this binary's version; run `crm-server migrate`",
-            json!({"pendingMigrations": status.pending, "mismatchedMigrations": status.mismatched}),
+            [
+                ("pendingMigrations", json!(status.pending)),
+                ("mismatchedMigrations", json!(status.mismatched)),
+            ],
         ));
     }
-    Ok(axum::Json(Readiness {
-        status: "ready",
-        applied_migrations: status.applied,
-    }))
+    Ok(axum::Json(Readiness { status: "ready", applied_migrations: status.applied }))
 }
 
-fn unavailable(detail: impl Into<String>, extensions: serde_json::Value) -> Error {
-    let serde_json::Value::Object(extensions) = extensions else {
-        unreachable!("extensions are an object")
-    };
-    Error::Unavailable {
-        detail: detail.into(),
-        extensions,
-    }
+fn unavailable<const N: usize>(
+    detail: impl Into<String>,
+    extensions: [(&str, serde_json::Value); N],
+) -> Error {
+    let extensions = extensions.into_iter().map(|(name, value)| (name.to_owned(), value)).collect();
+    Error::Unavailable { detail: detail.into(), extensions }
 }
 
 /// Prometheus metrics in the OpenMetrics text format.
@@ -83,31 +77,16 @@ fn unavailable(detail: impl Into<String>, extensions: serde_json::Value) -> Erro
     responses((status = 200, description = "Metrics", content_type = "application/openmetrics-text", body = String)))]
 pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, Error> {
     state.metrics.observe_pool(&state.db);
-    let text = state
-        .metrics
-        .encode()
-        .map_err(|e| anyhow::anyhow!("encoding metrics: {e}"))?;
-    Ok((
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        text,
-    ))
+    let text = state.metrics.encode().map_err(|e| anyhow::anyhow!("encoding metrics: {e}"))?;
+    Ok(([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text))
 }
 
-static OPENAPI_JSON: LazyLock<String> = LazyLock::new(|| {
-    super::openapi()
-        .to_pretty_json()
-        .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
-});
+static OPENAPI_JSON: LazyLock<String> =
+    LazyLock::new(|| super::openapi().to_pretty_json().unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}")));
 
 /// This document: the OpenAPI 3.1 description of every endpoint, generated from the handlers.
 #[utoipa::path(get, path = "/openapi.json", tag = "operations",
     responses((status = 200, description = "The OpenAPI document", content_type = "application/json", body = Object)))]
 pub async fn openapi_json() -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "application/json")],
-        OPENAPI_JSON.as_str(),
-    )
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI_JSON.as_str())
 }

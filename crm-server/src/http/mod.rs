@@ -112,9 +112,7 @@ pub async fn serve(
         tracing::info!("shutting down: no new connections, waiting for in-flight requests");
         let _ = stopping_tx.send(true);
     };
-    let server = axum::serve(listener, app)
-        .with_graceful_shutdown(signal)
-        .into_future();
+    let server = axum::serve(listener, app).with_graceful_shutdown(signal).into_future();
     let deadline = async move {
         // `wait_for` fails only when the sender is gone, i.e. the server already returned.
         if stopping.wait_for(|stopping| *stopping).await.is_ok() {

@@ -17,10 +17,7 @@ pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next
     let started = Instant::now();
     let correlation_id = CorrelationId::from_headers(req.headers());
     let method = req.method().clone();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned());
+    let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned());
     let route = route.as_deref().unwrap_or(UNMATCHED_ROUTE).to_owned();
     req.extensions_mut().insert(correlation_id.clone());
 
@@ -35,13 +32,7 @@ pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next
     let elapsed = started.elapsed();
     let status = response.status().as_u16();
     state.metrics.observe_request(&method, &route, status, elapsed);
-    span.in_scope(|| {
-        tracing::info!(
-            status,
-            elapsed_ms = elapsed.as_secs_f64() * 1000.0,
-            "request finished"
-        )
-    });
+    span.in_scope(|| tracing::info!(status, elapsed_ms = elapsed.as_secs_f64() * 1000.0, "request finished"));
     if let Ok(value) = HeaderValue::from_str(correlation_id.as_str()) {
         response.headers_mut().insert(correlation::HEADER, value);
     }

@@ -35,11 +35,7 @@ pub async fn render(req: Request, next: Next) -> Response {
         Some(problem) => problem,
         None => from_foreign(&parts, body).await,
     };
-    let problem = Problem {
-        instance: Some(instance),
-        correlation_id,
-        ..problem
-    };
+    let problem = Problem { instance: Some(instance), correlation_id, ..problem };
     if problem.status >= 500 {
         tracing::error!(
             status = problem.status,
@@ -49,9 +45,7 @@ pub async fn render(req: Request, next: Next) -> Response {
     }
     let body = serde_json::to_vec(&problem).unwrap_or_default();
     parts.status = problem.status_code();
-    parts
-        .headers
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
+    parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
     parts.headers.remove(header::CONTENT_LENGTH);
     Response::from_parts(parts, Body::from(body))
 }
@@ -72,15 +66,10 @@ fn is_problem(response: &Response) -> bool {
 async fn from_foreign(parts: &axum::http::response::Parts, body: Body) -> Problem {
     let status = parts.status;
     if let Some(detail) = default_detail(status) {
-        return Problem {
-            detail: Some(detail.to_owned()),
-            ..Problem::from_status(status)
-        };
+        return Problem { detail: Some(detail.to_owned()), ..Problem::from_status(status) };
     }
-    let is_text = parts
-        .headers
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"text/plain"));
+    let is_text =
+        parts.headers.get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"text/plain"));
     let detail = if is_text {
         axum::body::to_bytes(body, MAX_DETAIL_BYTES)
             .await
@@ -90,10 +79,7 @@ async fn from_foreign(parts: &axum::http::response::Parts, body: Body) -> Proble
     } else {
         None
     };
-    Problem {
-        detail,
-        ..Problem::from_status(status)
-    }
+    Problem { detail, ..Problem::from_status(status) }
 }
 
 fn default_detail(status: StatusCode) -> Option<&'static str> {

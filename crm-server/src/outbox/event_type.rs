@@ -56,10 +56,7 @@ impl EventType {
     }
 
     pub fn parse(name: &str, version: u32) -> Option<EventType> {
-        EventType::ALL
-            .iter()
-            .copied()
-            .find(|t| t.name() == name && t.version() == version)
+        EventType::ALL.iter().copied().find(|t| t.name() == name && t.version() == version)
     }
 
     /// Checks `data` against the type's schema; on failure, one message per violation, each
@@ -67,20 +64,13 @@ impl EventType {
     pub fn validate(self, data: &Value) -> Result<(), Vec<String>> {
         match VALIDATORS.get(&self) {
             Some(Ok(validator)) => {
-                let problems: Vec<String> = validator
-                    .iter_errors(data)
-                    .map(|e| format!("{}: {e}", e.instance_path()))
-                    .collect();
-                if problems.is_empty() {
-                    Ok(())
-                } else {
-                    Err(problems)
-                }
+                let problems: Vec<String> =
+                    validator.iter_errors(data).map(|e| format!("{}: {e}", e.instance_path())).collect();
+                if problems.is_empty() { Ok(()) } else { Err(problems) }
             }
-            Some(Err(e)) => Err(vec![format!(
-                "the schema {} does not compile: {e}",
-                self.schema_file_name()
-            )]),
+            Some(Err(e)) => {
+                Err(vec![format!("the schema {} does not compile: {e}", self.schema_file_name())])
+            }
             None => Err(vec![format!("no schema for {self}")]),
         }
     }
@@ -95,21 +85,13 @@ impl fmt::Display for EventType {
 /// Compiled once. A schema that fails to compile makes its event type unwritable (reported as
 /// an internal error on use) rather than taking down the server; a test compiles them all.
 static VALIDATORS: LazyLock<HashMap<EventType, Result<jsonschema::Validator, String>>> =
-    LazyLock::new(|| {
-        EventType::ALL
-            .iter()
-            .map(|&t| (t, compile(t.schema_source())))
-            .collect()
-    });
+    LazyLock::new(|| EventType::ALL.iter().map(|&t| (t, compile(t.schema_source()))).collect());
 
 /// Compiles a draft 2020-12 schema with format checking on (`uuid`, `date`, `date-time`), which
 /// the draft otherwise treats as annotation only.
 pub fn compile(source: &str) -> Result<jsonschema::Validator, String> {
     let schema: Value = serde_json::from_str(source).map_err(|e| e.to_string())?;
-    jsonschema::options()
-        .should_validate_formats(true)
-        .build(&schema)
-        .map_err(|e| e.to_string())
+    jsonschema::options().should_validate_formats(true).build(&schema).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
@@ -122,10 +104,7 @@ mod tests {
         for &t in EventType::ALL {
             compile(t.schema_source()).unwrap_or_else(|e| panic!("{t}: {e}"));
             let schema: Value = serde_json::from_str(t.schema_source()).unwrap();
-            assert_eq!(
-                schema["$id"],
-                format!("{SCHEMA_BASE_URI}{}", t.schema_file_name())
-            );
+            assert_eq!(schema["$id"], format!("{SCHEMA_BASE_URI}{}", t.schema_file_name()));
             assert_eq!(schema["title"], t.name());
         }
     }

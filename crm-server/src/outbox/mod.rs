@@ -197,10 +197,7 @@ mod tests {
     fn the_cloudevent_carries_the_schema_of_its_version() {
         let event = stored().to_cloudevent();
         assert_eq!(event["specversion"], "1.0");
-        assert_eq!(
-            event["dataschema"],
-            "https://freshplan.io/schemas/events/sample.status.changed.v1.json"
-        );
+        assert_eq!(event["dataschema"], "https://freshplan.io/schemas/events/sample.status.changed.v1.json");
         assert_eq!(event["time"], "1970-01-01T00:00:00Z");
         assert_eq!(event["subject"], "s-1");
         assert_eq!(event["data"], json!({"a": 1}));

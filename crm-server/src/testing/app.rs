@@ -38,9 +38,7 @@ impl TestApp {
         let (log_filter, guard) = log_filter();
         let state = AppState::new(db.pool.clone(), Role::All, http.clone(), log_filter);
         let router = crate::http::app_with(state.clone(), extra);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("binding a loopback port");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("binding a loopback port");
         let address = listener.local_addr().expect("the bound address");
         let (shutdown, stop) = oneshot::channel::<()>();
         let server = tokio::spawn(crate::http::serve(
@@ -51,14 +49,7 @@ impl TestApp {
             },
             http.shutdown_timeout,
         ));
-        TestApp {
-            address,
-            state,
-            db,
-            shutdown: Some(shutdown),
-            server: Some(server),
-            _log_guard: guard,
-        }
+        TestApp { address, state, db, shutdown: Some(shutdown), server: Some(server), _log_guard: guard }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -87,8 +78,7 @@ impl TestApp {
     /// Sends a JSON body with `Content-Type: application/json`.
     pub async fn send_json(&self, method: Method, path: &str, body: &serde_json::Value) -> TestResponse {
         let bytes = serde_json::to_vec(body).expect("serialisable JSON");
-        self.send(method, path, &[("content-type", "application/json")], bytes)
-            .await
+        self.send(method, path, &[("content-type", "application/json")], bytes).await
     }
 
     pub async fn request(&self, request: Request<Full<Bytes>>) -> TestResponse {
@@ -121,21 +111,12 @@ pub async fn fetch(request: Request<Full<Bytes>>) -> Result<TestResponse, String
     let response = client.request(request).await.map_err(|e| format!("{e:?}"))?;
     let (parts, body) = response.into_parts();
     let body = body.collect().await.map_err(|e| e.to_string())?.to_bytes();
-    Ok(TestResponse {
-        status: parts.status,
-        headers: parts.headers,
-        body,
-    })
+    Ok(TestResponse { status: parts.status, headers: parts.headers, body })
 }
 
 /// `GET url` on a new connection.
 pub async fn get_url(url: &str) -> Result<TestResponse, String> {
-    fetch(
-        Request::get(url)
-            .body(Full::new(Bytes::new()))
-            .map_err(|e| e.to_string())?,
-    )
-    .await
+    fetch(Request::get(url).body(Full::new(Bytes::new())).map_err(|e| e.to_string())?).await
 }
 
 /// Tests log nothing unless `TEST_LOG` holds a filter; the filter is not the global subscriber's,
@@ -171,20 +152,11 @@ impl TestResponse {
     /// Asserts an RFC 9457 problem with `status` and returns its body.
     pub fn problem(&self, status: StatusCode) -> serde_json::Value {
         assert_eq!(self.status, status, "{}", self.text());
-        assert_eq!(
-            self.header("content-type"),
-            Some(crate::http::problem::CONTENT_TYPE),
-            "{}",
-            self.text()
-        );
+        assert_eq!(self.header("content-type"), Some(crate::http::problem::CONTENT_TYPE), "{}", self.text());
         let body = self.json();
         assert_eq!(body["status"], status.as_u16(), "{body}");
         assert!(body["type"].is_string() && body["title"].is_string(), "{body}");
-        assert_eq!(
-            body["correlationId"].as_str(),
-            self.header("x-correlation-id"),
-            "{body}"
-        );
+        assert_eq!(body["correlationId"].as_str(), self.header("x-correlation-id"), "{body}");
         body
     }
 }

@@ -52,20 +52,15 @@ fn server() -> &'static Server {
 }
 
 fn start_server() -> Result<Server, String> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
+    let runtime =
+        tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
     let url_template = match std::env::var("TEST_DATABASE_URL") {
         Ok(url) => with_database(&url, "{db}")?,
         Err(_) => start_cluster()?,
     };
     // Unique per process, so that concurrent test binaries on one external server do not collide.
     let template_db = format!("freshplan_template_{}", uuid::Uuid::new_v4().simple());
-    let server = Server {
-        url_template,
-        template_db,
-    };
+    let server = Server { url_template, template_db };
     runtime
         .block_on(async {
             db::create_database_if_missing(&server.url("postgres"), &server.template_db).await?;
@@ -80,15 +75,9 @@ fn start_server() -> Result<Server, String> {
 
 /// Starts the throwaway cluster and registers its stop at process exit.
 fn start_cluster() -> Result<String, String> {
-    let dir = tempfile::Builder::new()
-        .prefix("freshplan-test-pg-")
-        .tempdir()
-        .map_err(|e| e.to_string())?;
-    let cluster = Cluster::start(&Options {
-        root: dir.path().to_owned(),
-        ephemeral: true,
-    })
-    .map_err(|e| format!("starting PostgreSQL for the tests: {e}"))?;
+    let dir = tempfile::Builder::new().prefix("freshplan-test-pg-").tempdir().map_err(|e| e.to_string())?;
+    let cluster = Cluster::start(&Options { root: dir.path().to_owned(), ephemeral: true })
+        .map_err(|e| format!("starting PostgreSQL for the tests: {e}"))?;
     let url = cluster.url("{db}");
     *CLUSTER.lock().unwrap_or_else(|p| p.into_inner()) = Some((cluster, dir));
     register_exit_hook();
@@ -116,13 +105,8 @@ fn register_exit_hook() {
 /// `url` with its database (the path) replaced by `database`.
 fn with_database(url: &str, database: &str) -> Result<String, String> {
     let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
-    let scheme_end = base
-        .find("://")
-        .ok_or_else(|| format!("TEST_DATABASE_URL is not a URL: {url}"))?
-        + 3;
-    let host_end = base[scheme_end..]
-        .find('/')
-        .map_or(base.len(), |i| scheme_end + i);
+    let scheme_end = base.find("://").ok_or_else(|| format!("TEST_DATABASE_URL is not a URL: {url}"))? + 3;
+    let host_end = base[scheme_end..].find('/').map_or(base.len(), |i| scheme_end + i);
     let mut out = format!("{}/{database}", &base[..host_end]);
     if let Some(query) = query {
         out.push('?');
@@ -143,14 +127,10 @@ impl TestDb {
     pub async fn new() -> TestDb {
         let server = server();
         let name = format!("test_{}", uuid::Uuid::new_v4().simple());
-        let mut admin = PgConnection::connect(&server.url("postgres"))
-            .await
-            .expect("connecting to the test server");
-        let sql = format!(
-            "CREATE DATABASE {} TEMPLATE {}",
-            quote_ident(&name),
-            quote_ident(&server.template_db)
-        );
+        let mut admin =
+            PgConnection::connect(&server.url("postgres")).await.expect("connecting to the test server");
+        let sql =
+            format!("CREATE DATABASE {} TEMPLATE {}", quote_ident(&name), quote_ident(&server.template_db));
         sqlx::query(sqlx::AssertSqlSafe(sql))
             .execute(&mut admin)
             .await
@@ -182,14 +162,9 @@ impl TestDb {
                 .map_err(|e| e.to_string())?;
             runtime.block_on(async move {
                 let verdict = if check { check_outbox(&url).await } else { Ok(()) };
-                let mut admin = PgConnection::connect(&admin_url)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let mut admin = PgConnection::connect(&admin_url).await.map_err(|e| e.to_string())?;
                 let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote_ident(&name));
-                sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .execute(&mut admin)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut admin).await.map_err(|e| e.to_string())?;
                 verdict
             })
         })
@@ -200,9 +175,7 @@ impl TestDb {
 
 async fn check_outbox(url: &str) -> Result<(), String> {
     let mut conn = PgConnection::connect(url).await.map_err(|e| e.to_string())?;
-    let events = crate::outbox::events_after(&mut conn, 0, i64::MAX)
-        .await
-        .map_err(|e| e.to_string())?;
+    let events = crate::outbox::events_after(&mut conn, 0, i64::MAX).await.map_err(|e| e.to_string())?;
     let problems = super::events::check(&events);
     if problems.is_empty() {
         Ok(())
@@ -227,10 +200,7 @@ mod tests {
 
     #[test]
     fn the_database_of_a_url_is_replaced() {
-        assert_eq!(
-            with_database("postgres://u:p@h:5/x", "y").unwrap(),
-            "postgres://u:p@h:5/y"
-        );
+        assert_eq!(with_database("postgres://u:p@h:5/x", "y").unwrap(), "postgres://u:p@h:5/y");
         assert_eq!(with_database("postgres://h", "y").unwrap(), "postgres://h/y");
         assert_eq!(
             with_database("postgres://h/x?sslmode=disable", "y").unwrap(),

@@ -17,17 +17,10 @@ pub fn upstream_dir() -> PathBuf {
 
 static CLOUDEVENTS: LazyLock<Result<jsonschema::Validator, String>> = LazyLock::new(|| {
     let path = upstream_dir().join("cloudevents/cloudevents.json");
-    let text = std::fs::read_to_string(&path).map_err(|e| {
-        format!(
-            "reading {} (is ../shared beside the repository?): {e}",
-            path.display()
-        )
-    })?;
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| format!("reading {} (is ../shared beside the repository?): {e}", path.display()))?;
     let schema: serde_json::Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
-    jsonschema::options()
-        .should_validate_formats(true)
-        .build(&schema)
-        .map_err(|e| e.to_string())
+    jsonschema::options().should_validate_formats(true).build(&schema).map_err(|e| e.to_string())
 });
 
 /// One message per problem, naming the event's seq and type; empty when all are valid.
@@ -38,20 +31,14 @@ pub fn check(events: &[StoredEvent]) -> Vec<String> {
         Err(e) => return vec![format!("the CloudEvents schema is unusable: {e}")],
     };
     for event in events {
-        let name = format!(
-            "event seq {} ({}.v{})",
-            event.seq, event.event_type, event.type_version
-        );
+        let name = format!("event seq {} ({}.v{})", event.seq, event.event_type, event.type_version);
         let envelope = event.to_cloudevent();
         // The upstream schema does not pin the version; consumers rely on it.
         if envelope["specversion"] != "1.0" {
             problems.push(format!("{name}: specversion is not 1.0"));
         }
         for error in cloudevents.iter_errors(&envelope) {
-            problems.push(format!(
-                "{name}: CloudEvents envelope {}: {error}",
-                error.instance_path()
-            ));
+            problems.push(format!("{name}: CloudEvents envelope {}: {error}", error.instance_path()));
         }
         let version = u32::try_from(event.type_version).unwrap_or(0);
         match EventType::parse(&event.event_type, version) {
@@ -107,10 +94,7 @@ mod tests {
 
     #[test]
     fn bad_data_an_unknown_type_and_a_broken_envelope_are_all_reported() {
-        let bad_data = event(
-            "customer.contactability.changed",
-            json!({"customerId": "x", "status": "GONE"}),
-        );
+        let bad_data = event("customer.contactability.changed", json!({"customerId": "x", "status": "GONE"}));
         let unknown = event("customer.vanished", json!({}));
         let mut broken = event("customer.contactability.changed", json!({"customerId": "x"}));
         broken.source = String::new();

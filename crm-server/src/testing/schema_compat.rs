@@ -83,18 +83,11 @@ impl fmt::Display for ChangeKind {
             Self::DefinitionRemoved => write!(f, "definition removed"),
             Self::BranchRemoved => write!(f, "branch removed"),
             Self::TypeNarrowed { old, new } => {
-                let old = if old.is_empty() {
-                    "any type".to_owned()
-                } else {
-                    old.join(", ")
-                };
+                let old = if old.is_empty() { "any type".to_owned() } else { old.join(", ") };
                 write!(f, "type narrowed from [{old}] to [{}]", new.join(", "))
             }
             Self::NewlyRequired { property } => write!(f, "property `{property}` is newly required"),
-            Self::Closed => write!(
-                f,
-                "schema became `false`: values accepted before are now rejected"
-            ),
+            Self::Closed => write!(f, "schema became `false`: values accepted before are now rejected"),
             Self::EnumValuesRemoved { removed } => {
                 let removed: Vec<String> = removed.iter().map(Value::to_string).collect();
                 write!(f, "enum values removed: {}", removed.join(", "))
@@ -113,11 +106,7 @@ impl fmt::Display for ChangeKind {
 
 impl fmt::Display for BreakingChange {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let location = if self.location.is_empty() {
-            "(root)"
-        } else {
-            &self.location
-        };
+        let location = if self.location.is_empty() { "(root)" } else { &self.location };
         write!(f, "{location}: {}", self.kind)
     }
 }
@@ -185,10 +174,7 @@ fn compare_nodes(
 }
 
 fn push(found: &mut Vec<BreakingChange>, at: &str, kind: ChangeKind) {
-    found.push(BreakingChange {
-        location: at.to_owned(),
-        kind,
-    });
+    found.push(BreakingChange { location: at.to_owned(), kind });
 }
 
 /// Appends one JSON pointer segment, escaping `~` and `/` as RFC 6901 requires.
@@ -246,9 +232,7 @@ fn json_type(value: &Value) -> &'static str {
 
 /// Every integer is a number, so `integer` -> `number` widens.
 fn type_covered(old_type: &str, new_types: &[String]) -> bool {
-    new_types
-        .iter()
-        .any(|t| t == old_type || (old_type == "integer" && t == "number"))
+    new_types.iter().any(|t| t == old_type || (old_type == "integer" && t == "number"))
 }
 
 fn check_enum(old: &Map<String, Value>, new: &Map<String, Value>, at: &str, found: &mut Vec<BreakingChange>) {
@@ -257,11 +241,8 @@ fn check_enum(old: &Map<String, Value>, new: &Map<String, Value>, at: &str, foun
     };
     match old.get("enum") {
         Some(Value::Array(old_values)) => {
-            let removed: Vec<Value> = old_values
-                .iter()
-                .filter(|v| !new_values.contains(v))
-                .cloned()
-                .collect();
+            let removed: Vec<Value> =
+                old_values.iter().filter(|v| !new_values.contains(v)).cloned().collect();
             if !removed.is_empty() {
                 push(found, at, ChangeKind::EnumValuesRemoved { removed });
             }
@@ -283,10 +264,7 @@ fn check_const(
     };
     let old_const = old.get("const");
     if old_const != Some(new_const) {
-        let kind = ChangeKind::ConstChanged {
-            old: old_const.cloned(),
-            new: new_const.clone(),
-        };
+        let kind = ChangeKind::ConstChanged { old: old_const.cloned(), new: new_const.clone() };
         push(found, at, kind);
     }
 }
@@ -302,10 +280,8 @@ fn check_format(
     };
     let old_format = old.get("format").and_then(Value::as_str);
     if old_format != Some(new_format) {
-        let kind = ChangeKind::FormatChanged {
-            old: old_format.map(str::to_owned),
-            new: new_format.to_owned(),
-        };
+        let kind =
+            ChangeKind::FormatChanged { old: old_format.map(str::to_owned), new: new_format.to_owned() };
         push(found, at, kind);
     }
 }
@@ -319,13 +295,7 @@ fn check_required(
     let old_required = string_list(old.get("required"));
     for name in string_list(new.get("required")) {
         if !old_required.contains(&name) {
-            push(
-                found,
-                at,
-                ChangeKind::NewlyRequired {
-                    property: name.to_owned(),
-                },
-            );
+            push(found, at, ChangeKind::NewlyRequired { property: name.to_owned() });
         }
     }
 }
@@ -428,13 +398,7 @@ fn compare_branches(
     let new_branches = schema_list(new, keyword);
     if old_branches.is_empty() {
         if !new_branches.is_empty() {
-            push(
-                found,
-                at,
-                ChangeKind::ConstraintAdded {
-                    keyword: keyword.to_owned(),
-                },
-            );
+            push(found, at, ChangeKind::ConstraintAdded { keyword: keyword.to_owned() });
         }
         return;
     }
@@ -463,10 +427,7 @@ mod tests {
 
     /// The reasons found, rendered, for compact assertions.
     fn changes(old: Value, new: Value) -> Vec<String> {
-        breaking_changes(&old, &new)
-            .iter()
-            .map(ToString::to_string)
-            .collect()
+        breaking_changes(&old, &new).iter().map(ToString::to_string).collect()
     }
 
     fn object(properties: Value) -> Value {
@@ -526,20 +487,14 @@ mod tests {
     fn changing_a_type_is_breaking() {
         let old = object(json!({ "count": { "type": "string" } }));
         let new = object(json!({ "count": { "type": "integer" } }));
-        assert_eq!(
-            changes(old, new),
-            ["/properties/count: type narrowed from [string] to [integer]"]
-        );
+        assert_eq!(changes(old, new), ["/properties/count: type narrowed from [string] to [integer]"]);
     }
 
     #[test]
     fn narrowing_a_nullable_type_is_breaking() {
         let old = object(json!({ "note": { "type": ["string", "null"] } }));
         let new = object(json!({ "note": { "type": "string" } }));
-        assert_eq!(
-            changes(old, new),
-            ["/properties/note: type narrowed from [string, null] to [string]"]
-        );
+        assert_eq!(changes(old, new), ["/properties/note: type narrowed from [string, null] to [string]"]);
     }
 
     #[test]
@@ -574,10 +529,7 @@ mod tests {
     fn adding_a_type_where_any_was_accepted_is_breaking() {
         let old = object(json!({ "payload": { "description": "anything" } }));
         let new = object(json!({ "payload": { "type": "object" } }));
-        assert_eq!(
-            changes(old, new),
-            ["/properties/payload: type narrowed from [any type] to [object]"]
-        );
+        assert_eq!(changes(old, new), ["/properties/payload: type narrowed from [any type] to [object]"]);
     }
 
     #[test]
@@ -635,10 +587,7 @@ mod tests {
         let old = object(json!({ "address": object(json!({ "city": {}, "zip": {} })) }));
         let mut new = old.clone();
         new["properties"]["address"]["required"] = json!(["zip"]);
-        assert_eq!(
-            changes(old, new),
-            ["/properties/address: property `zip` is newly required"]
-        );
+        assert_eq!(changes(old, new), ["/properties/address: property `zip` is newly required"]);
     }
 
     // --- additionalProperties -------------------------------------------------------------------
@@ -664,13 +613,7 @@ mod tests {
     #[test]
     fn opening_additional_properties_is_additive() {
         let old = json!({ "type": "object", "additionalProperties": false });
-        assert!(
-            changes(
-                old.clone(),
-                json!({ "type": "object", "additionalProperties": true })
-            )
-            .is_empty()
-        );
+        assert!(changes(old.clone(), json!({ "type": "object", "additionalProperties": true })).is_empty());
         assert!(changes(old, json!({ "type": "object" })).is_empty());
     }
 
@@ -678,10 +621,7 @@ mod tests {
     fn additional_properties_schemas_are_compared() {
         let old = json!({ "type": "object", "additionalProperties": { "type": "string" } });
         let new = json!({ "type": "object", "additionalProperties": { "type": "integer" } });
-        assert_eq!(
-            changes(old, new),
-            ["/additionalProperties: type narrowed from [string] to [integer]"]
-        );
+        assert_eq!(changes(old, new), ["/additionalProperties: type narrowed from [string] to [integer]"]);
     }
 
     #[test]
@@ -698,10 +638,7 @@ mod tests {
     fn removing_an_enum_value_is_breaking() {
         let old = object(json!({ "status": { "enum": ["open", "closed", "lost"] } }));
         let new = object(json!({ "status": { "enum": ["open", "closed"] } }));
-        assert_eq!(
-            changes(old, new),
-            [r#"/properties/status: enum values removed: "lost""#]
-        );
+        assert_eq!(changes(old, new), [r#"/properties/status: enum values removed: "lost""#]);
     }
 
     #[test]
@@ -741,20 +678,14 @@ mod tests {
     fn changing_a_const_is_breaking() {
         let old = object(json!({ "kind": { "const": "sample" } }));
         let new = object(json!({ "kind": { "const": "specimen" } }));
-        assert_eq!(
-            changes(old, new),
-            [r#"/properties/kind: const changed from "sample" to "specimen""#]
-        );
+        assert_eq!(changes(old, new), [r#"/properties/kind: const changed from "sample" to "specimen""#]);
     }
 
     #[test]
     fn introducing_a_const_is_breaking() {
         let old = object(json!({ "kind": { "type": "string" } }));
         let new = object(json!({ "kind": { "type": "string", "const": "sample" } }));
-        assert_eq!(
-            changes(old, new),
-            [r#"/properties/kind: const "sample" introduced"#]
-        );
+        assert_eq!(changes(old, new), [r#"/properties/kind: const "sample" introduced"#]);
     }
 
     #[test]
@@ -777,10 +708,7 @@ mod tests {
     fn changing_a_format_is_breaking() {
         let old = object(json!({ "at": { "type": "string", "format": "date" } }));
         let new = object(json!({ "at": { "type": "string", "format": "date-time" } }));
-        assert_eq!(
-            changes(old, new),
-            ["/properties/at: format changed from `date` to `date-time`"]
-        );
+        assert_eq!(changes(old, new), ["/properties/at: format changed from `date` to `date-time`"]);
     }
 
     #[test]
@@ -823,10 +751,7 @@ mod tests {
         let old =
             object(json!({ "items": { "type": "array", "items": object(json!({ "sku": {}, "qty": {} })) } }));
         let new = object(json!({ "items": { "type": "array", "items": object(json!({ "sku": {} })) } }));
-        assert_eq!(
-            changes(old, new),
-            ["/properties/items/items/properties/qty: property removed"]
-        );
+        assert_eq!(changes(old, new), ["/properties/items/items/properties/qty: property removed"]);
     }
 
     #[test]
@@ -864,20 +789,14 @@ mod tests {
     fn constraining_items_that_were_unconstrained_is_breaking() {
         let old = json!({ "type": "array" });
         let new = json!({ "type": "array", "items": { "type": "string" } });
-        assert_eq!(
-            changes(old, new),
-            ["/items: type narrowed from [any type] to [string]"]
-        );
+        assert_eq!(changes(old, new), ["/items: type narrowed from [any type] to [string]"]);
     }
 
     #[test]
     fn prefix_items_are_compared_by_position() {
         let old = json!({ "prefixItems": [{ "type": "string" }, { "type": "integer" }] });
         let new = json!({ "prefixItems": [{ "type": "string" }, { "type": "boolean" }] });
-        assert_eq!(
-            changes(old, new),
-            ["/prefixItems/1: type narrowed from [integer] to [boolean]"]
-        );
+        assert_eq!(changes(old, new), ["/prefixItems/1: type narrowed from [integer] to [boolean]"]);
     }
 
     #[test]
@@ -904,10 +823,7 @@ mod tests {
         let old = json!({ "allOf": [{ "type": "object" }] });
         let narrowing = json!({ "allOf": [{ "type": "object" }, { "required": ["id"] }] });
         let harmless = json!({ "allOf": [{ "type": "object" }, { "description": "noted" }] });
-        assert_eq!(
-            changes(old.clone(), narrowing),
-            ["/allOf/1: property `id` is newly required"]
-        );
+        assert_eq!(changes(old.clone(), narrowing), ["/allOf/1: property `id` is newly required"]);
         assert!(changes(old, harmless).is_empty());
     }
 
@@ -931,10 +847,7 @@ mod tests {
             json!({ "oneOf": [object(json!({ "a": {} })), object(json!({ "b": { "format": "uuid" } }))] });
         let new =
             json!({ "oneOf": [object(json!({ "a": {} })), object(json!({ "b": { "format": "uri" } }))] });
-        assert_eq!(
-            changes(old, new),
-            ["/oneOf/1/properties/b: format changed from `uuid` to `uri`"]
-        );
+        assert_eq!(changes(old, new), ["/oneOf/1/properties/b: format changed from `uuid` to `uri`"]);
     }
 
     #[test]
@@ -969,9 +882,8 @@ mod tests {
     }
 
     fn arb_type() -> impl Strategy<Value = Value> {
-        let name = prop::sample::select(vec![
-            "string", "integer", "number", "boolean", "null", "object", "array",
-        ]);
+        let name =
+            prop::sample::select(vec!["string", "integer", "number", "boolean", "null", "object", "array"]);
         prop_oneof![
             name.clone().prop_map(Value::from),
             prop::collection::vec(name, 1..3).prop_map(Value::from),
@@ -993,22 +905,13 @@ mod tests {
     /// An object schema with random properties, some of them required.
     fn arb_object(inner: impl Strategy<Value = Value> + Clone) -> impl Strategy<Value = Value> {
         let properties = prop::collection::btree_map("[a-z]{1,6}", (inner.clone(), any::<bool>()), 0..4);
-        let additional = prop_oneof![
-            Just(None),
-            any::<bool>().prop_map(|b| Some(Value::from(b))),
-            inner.prop_map(Some)
-        ];
+        let additional =
+            prop_oneof![Just(None), any::<bool>().prop_map(|b| Some(Value::from(b))), inner.prop_map(Some)];
         (properties, additional).prop_map(|(properties, additional)| {
-            let required: Vec<&String> = properties
-                .iter()
-                .filter(|(_, (_, req))| *req)
-                .map(|(n, _)| n)
-                .collect();
+            let required: Vec<&String> =
+                properties.iter().filter(|(_, (_, req))| *req).map(|(n, _)| n).collect();
             let mut schema = json!({ "type": "object", "required": required });
-            schema["properties"] = properties
-                .iter()
-                .map(|(n, (s, _))| (n.clone(), s.clone()))
-                .collect();
+            schema["properties"] = properties.iter().map(|(n, (s, _))| (n.clone(), s.clone())).collect();
             if let Some(additional) = additional {
                 schema["additionalProperties"] = additional;
             }
@@ -1021,9 +924,7 @@ mod tests {
             .prop_recursive(3, 32, 4, |inner| {
                 prop_oneof![
                     arb_object(inner.clone()),
-                    inner
-                        .clone()
-                        .prop_map(|items| json!({ "type": "array", "items": items })),
+                    inner.clone().prop_map(|items| json!({ "type": "array", "items": items })),
                     prop::collection::vec(inner.clone(), 1..3)
                         .prop_map(|prefix| json!({ "prefixItems": prefix })),
                     prop::collection::vec(inner.clone(), 1..3).prop_map(|all| json!({ "allOf": all })),

@@ -6,14 +6,10 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crm_server::embedded_pg::{Cluster, Options, PgError};
-use crm_server::testing::app::get_url;
 use sqlx::{Connection, PgConnection};
 
 fn options(dir: &Path) -> Options {
-    Options {
-        root: dir.join("pg"),
-        ephemeral: true,
-    }
+    Options { root: dir.join("pg"), ephemeral: true }
 }
 
 fn pid_of(dir: &Path) -> i32 {
@@ -49,33 +45,18 @@ async fn a_second_start_reuses_the_data_folder() {
     .unwrap()
     .unwrap();
     let mut conn = PgConnection::connect(&cluster.url("postgres")).await.unwrap();
-    sqlx::raw_sql("CREATE TABLE kept (v int); INSERT INTO kept VALUES (7)")
-        .execute(&mut conn)
-        .await
-        .unwrap();
+    sqlx::raw_sql("CREATE TABLE kept (v int); INSERT INTO kept VALUES (7)").execute(&mut conn).await.unwrap();
     conn.close().await.unwrap();
     let pid = pid_of(dir.path());
-    tokio::task::spawn_blocking(move || cluster.stop())
-        .await
-        .unwrap()
-        .unwrap();
+    tokio::task::spawn_blocking(move || cluster.stop()).await.unwrap().unwrap();
     assert!(wait_until_gone(pid), "postgres {pid} still runs after stop");
 
-    let cluster = tokio::task::spawn_blocking(move || Cluster::start(&options))
-        .await
-        .unwrap()
-        .unwrap();
+    let cluster = tokio::task::spawn_blocking(move || Cluster::start(&options)).await.unwrap().unwrap();
     let mut conn = PgConnection::connect(&cluster.url("postgres")).await.unwrap();
-    let v: i32 = sqlx::query_scalar("SELECT v FROM kept")
-        .fetch_one(&mut conn)
-        .await
-        .unwrap();
+    let v: i32 = sqlx::query_scalar("SELECT v FROM kept").fetch_one(&mut conn).await.unwrap();
     assert_eq!(v, 7);
     conn.close().await.unwrap();
-    tokio::task::spawn_blocking(move || cluster.stop())
-        .await
-        .unwrap()
-        .unwrap();
+    tokio::task::spawn_blocking(move || cluster.stop()).await.unwrap().unwrap();
 }
 
 #[test]
@@ -145,32 +126,29 @@ async fn the_binary_serves_on_its_private_database_and_stops_it_on_sigint() {
             break json["address"].as_str().unwrap().to_owned();
         }
     };
-    let ready = get_url(&format!("http://{address}/readyz")).await.unwrap();
+    let request = axum::http::Request::get(format!("http://{address}/readyz"))
+        .header("x-correlation-id", "e2e-4711")
+        .body(Default::default())
+        .unwrap();
+    let ready = crm_server::testing::app::fetch(request).await.unwrap();
     assert_eq!(ready.status, 200, "{}", ready.text());
     let postgres = pid_of(dir.path());
     assert!(alive(postgres));
 
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGINT,
-    )
-    .unwrap();
-    let status = tokio::task::spawn_blocking(move || child.wait())
-        .await
-        .unwrap()
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGINT)
         .unwrap();
+    let status = tokio::task::spawn_blocking(move || child.wait()).await.unwrap().unwrap();
     assert!(status.success(), "{status}");
-    assert!(
-        wait_until_gone(postgres),
-        "PostgreSQL {postgres} survived the server"
-    );
+    assert!(wait_until_gone(postgres), "PostgreSQL {postgres} survived the server");
     let rest: Vec<String> = rx.try_iter().collect();
+    // The request's log line carries its correlation id.
+    let request_line = rest.iter().find(|l| l.contains("request finished")).expect("an access log line");
+    let request_line: serde_json::Value = serde_json::from_str(request_line).unwrap();
+    assert_eq!(request_line["span"]["correlation_id"], "e2e-4711", "{request_line}");
+    assert_eq!(request_line["span"]["route"], "/readyz", "{request_line}");
     let stopped = rest.iter().position(|l| l.contains("PostgreSQL stopped"));
     let pool_closed = rest.iter().position(|l| l.contains("database pool closed"));
-    assert!(
-        pool_closed.is_some() && stopped.is_some() && pool_closed < stopped,
-        "{rest:#?}"
-    );
+    assert!(pool_closed.is_some() && stopped.is_some() && pool_closed < stopped, "{rest:#?}");
 }
 
 /// `crm-server migrate` against a server given by DATABASE_URL, twice: the second run finds
@@ -186,11 +164,7 @@ async fn migrate_is_idempotent_and_never_starts_a_server_of_its_own() {
             .env("CRM_DATA_DIR", dir.path().join("must-stay-empty"))
             .output()
             .unwrap();
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
         assert!(String::from_utf8_lossy(&output.stderr).contains("migrations are current"));
     }
     assert!(!dir.path().join("must-stay-empty").exists());

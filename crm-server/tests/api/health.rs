@@ -18,10 +18,7 @@ async fn healthz_stays_up_when_the_database_is_gone_but_readyz_does_not() {
     app.db.pool.close().await;
     assert_eq!(app.get("/healthz").await.status, StatusCode::OK);
     let problem = app.get("/readyz").await.problem(StatusCode::SERVICE_UNAVAILABLE);
-    assert!(
-        problem["detail"].as_str().unwrap().contains("unreachable"),
-        "{problem}"
-    );
+    assert!(problem["detail"].as_str().unwrap().contains("unreachable"), "{problem}");
 }
 
 #[tokio::test]
@@ -29,10 +26,7 @@ async fn readyz_is_ready_on_a_migrated_database() {
     let app = TestApp::spawn().await;
     let res = app.get("/readyz").await;
     assert_eq!(res.status, StatusCode::OK, "{}", res.text());
-    let applied = crm_server::db::MIGRATOR
-        .iter()
-        .filter(|m| m.migration_type.is_up_migration())
-        .count();
+    let applied = crm_server::db::MIGRATOR.iter().filter(|m| m.migration_type.is_up_migration()).count();
     assert_eq!(res.json()["applied_migrations"], applied);
 }
 
@@ -48,26 +42,12 @@ async fn readyz_names_pending_and_edited_migrations() {
         .await
         .unwrap();
     let problem = app.get("/readyz").await.problem(StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(
-        problem["mismatchedMigrations"],
-        serde_json::json!([first]),
-        "{problem}"
-    );
+    assert_eq!(problem["mismatchedMigrations"], serde_json::json!([first]), "{problem}");
 
-    sqlx::query("DELETE FROM _sqlx_migrations")
-        .execute(&app.db.pool)
-        .await
-        .unwrap();
+    sqlx::query("DELETE FROM _sqlx_migrations").execute(&app.db.pool).await.unwrap();
     let problem = app.get("/readyz").await.problem(StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(
-        problem["pendingMigrations"],
-        serde_json::json!(versions),
-        "{problem}"
-    );
-    assert!(
-        problem["detail"].as_str().unwrap().contains("crm-server migrate"),
-        "{problem}"
-    );
+    assert_eq!(problem["pendingMigrations"], serde_json::json!(versions), "{problem}");
+    assert!(problem["detail"].as_str().unwrap().contains("crm-server migrate"), "{problem}");
 }
 
 #[tokio::test]
@@ -91,11 +71,7 @@ async fn metrics_count_requests_by_route_template_and_sample_the_pool() {
     app.get("/no/such/thing/4711").await;
     let res = app.get("/metrics").await;
     assert_eq!(res.status, StatusCode::OK);
-    assert!(
-        res.header("content-type")
-            .unwrap()
-            .starts_with("application/openmetrics-text")
-    );
+    assert!(res.header("content-type").unwrap().starts_with("application/openmetrics-text"));
     let text = res.text();
     assert!(
         text.contains(r#"crm_http_requests_total{method="GET",route="/healthz",status="200"} 1"#),
@@ -113,10 +89,7 @@ async fn metrics_count_requests_by_route_template_and_sample_the_pool() {
         ),
         "{text}"
     );
-    assert!(
-        text.contains(r#"crm_db_pool_connections{state="idle"}"#),
-        "{text}"
-    );
+    assert!(text.contains(r#"crm_db_pool_connections{state="idle"}"#), "{text}");
     assert!(text.contains("crm_db_pool_max_connections 5"), "{text}");
     assert!(text.trim_end().ends_with("# EOF"), "{text}");
 }
@@ -124,14 +97,7 @@ async fn metrics_count_requests_by_route_template_and_sample_the_pool() {
 #[tokio::test]
 async fn a_given_correlation_id_is_echoed() {
     let app = TestApp::spawn().await;
-    let res = app
-        .send(
-            axum::http::Method::GET,
-            "/healthz",
-            &[("x-correlation-id", "order-4711")],
-            "",
-        )
-        .await;
+    let res = app.send(axum::http::Method::GET, "/healthz", &[("x-correlation-id", "order-4711")], "").await;
     assert_eq!(res.header("x-correlation-id"), Some("order-4711"));
 }
 
@@ -139,17 +105,9 @@ async fn a_given_correlation_id_is_echoed() {
 async fn the_trace_id_of_traceparent_becomes_the_correlation_id() {
     let app = TestApp::spawn().await;
     let tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-    let res = app
-        .send(axum::http::Method::GET, "/nowhere", &[("traceparent", tp)], "")
-        .await;
-    assert_eq!(
-        res.header("x-correlation-id"),
-        Some("4bf92f3577b34da6a3ce929d0e0e4736")
-    );
-    assert_eq!(
-        res.problem(StatusCode::NOT_FOUND)["correlationId"],
-        "4bf92f3577b34da6a3ce929d0e0e4736"
-    );
+    let res = app.send(axum::http::Method::GET, "/nowhere", &[("traceparent", tp)], "").await;
+    assert_eq!(res.header("x-correlation-id"), Some("4bf92f3577b34da6a3ce929d0e0e4736"));
+    assert_eq!(res.problem(StatusCode::NOT_FOUND)["correlationId"], "4bf92f3577b34da6a3ce929d0e0e4736");
 }
 
 #[tokio::test]
@@ -157,10 +115,7 @@ async fn without_either_header_a_fresh_id_is_generated() {
     let app = TestApp::spawn().await;
     let a = app.get("/healthz").await;
     let b = app.get("/healthz").await;
-    let (a, b) = (
-        a.header("x-correlation-id").unwrap(),
-        b.header("x-correlation-id").unwrap(),
-    );
+    let (a, b) = (a.header("x-correlation-id").unwrap(), b.header("x-correlation-id").unwrap());
     assert_eq!(a.len(), 32);
     assert_ne!(a, b);
 }

@@ -13,10 +13,7 @@ async fn the_document_is_openapi_3_1_with_the_problem_schema() {
     assert_eq!(doc["info"]["version"], env!("CARGO_PKG_VERSION"));
     let problem = &doc["components"]["schemas"]["Problem"];
     for member in ["type", "title", "status", "detail", "instance", "errors"] {
-        assert!(
-            problem["properties"].get(member).is_some(),
-            "Problem lacks {member}: {problem}"
-        );
+        assert!(problem["properties"].get(member).is_some(), "Problem lacks {member}: {problem}");
     }
 }
 
@@ -30,11 +27,7 @@ async fn every_documented_operation_is_served_and_every_error_response_is_a_prob
         for (method, operation) in item.as_object().unwrap() {
             let method: Method = method.to_uppercase().parse().unwrap();
             let res = app.send(method.clone(), path, &[], "").await;
-            assert_ne!(
-                res.status,
-                StatusCode::NOT_FOUND,
-                "{method} {path} is documented but not served"
-            );
+            assert_ne!(res.status, StatusCode::NOT_FOUND, "{method} {path} is documented but not served");
             assert_ne!(
                 res.status,
                 StatusCode::METHOD_NOT_ALLOWED,

@@ -8,10 +8,7 @@ use serde_json::json;
 
 fn origin() -> Origin {
     Origin {
-        actor: Actor {
-            kind: ActorKind::User,
-            id: "u_42".into(),
-        },
+        actor: Actor { kind: ActorKind::User, id: "u_42".into() },
         correlation_id: Some("corr-1".into()),
     }
 }
@@ -41,9 +38,7 @@ async fn all_events(db: &TestDb) -> Vec<outbox::StoredEvent> {
 async fn an_event_commits_with_its_transaction() {
     let db = TestDb::new().await;
     let mut tx = db.pool.begin().await.unwrap();
-    let written = outbox::enqueue(&mut tx, &origin(), status_changed(SAMPLE))
-        .await
-        .unwrap();
+    let written = outbox::enqueue(&mut tx, &origin(), status_changed(SAMPLE)).await.unwrap();
     // Not visible to anyone else before the commit.
     assert!(all_events(&db).await.is_empty());
     tx.commit().await.unwrap();
@@ -53,14 +48,8 @@ async fn an_event_commits_with_its_transaction() {
     let event = &events[0];
     assert_eq!((event.seq, event.id), (written.seq, written.id));
     assert_eq!(event.event_type, "sample.status.changed");
-    assert_eq!(
-        (event.aggregate_type.as_str(), event.aggregate_id.as_str()),
-        ("sample", SAMPLE)
-    );
-    assert_eq!(
-        (event.actor_type.as_str(), event.actor_id.as_str()),
-        ("user", "u_42")
-    );
+    assert_eq!((event.aggregate_type.as_str(), event.aggregate_id.as_str()), ("sample", SAMPLE));
+    assert_eq!((event.actor_type.as_str(), event.actor_id.as_str()), ("user", "u_42"));
     assert_eq!(event.correlation_id.as_deref(), Some("corr-1"));
 
     let cloudevent = event.to_cloudevent();
@@ -74,9 +63,7 @@ async fn an_event_commits_with_its_transaction() {
 async fn an_event_rolls_back_with_its_transaction() {
     let db = TestDb::new().await;
     let mut tx = db.pool.begin().await.unwrap();
-    outbox::enqueue(&mut tx, &origin(), status_changed(SAMPLE))
-        .await
-        .unwrap();
+    outbox::enqueue(&mut tx, &origin(), status_changed(SAMPLE)).await.unwrap();
     tx.rollback().await.unwrap();
     assert!(all_events(&db).await.is_empty());
 }
@@ -87,12 +74,7 @@ async fn events_of_one_transaction_keep_their_order() {
     let mut tx = db.pool.begin().await.unwrap();
     let mut seqs = Vec::new();
     for _ in 0..3 {
-        seqs.push(
-            outbox::enqueue(&mut tx, &origin(), status_changed(SAMPLE))
-                .await
-                .unwrap()
-                .seq,
-        );
+        seqs.push(outbox::enqueue(&mut tx, &origin(), status_changed(SAMPLE)).await.unwrap().seq);
     }
     tx.commit().await.unwrap();
     assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
@@ -117,13 +99,8 @@ async fn data_that_breaks_its_schema_is_refused_and_nothing_is_written() {
 async fn every_event_type_can_be_written() {
     let db = TestDb::new().await;
     let customer = "6f1c7a8e-2b1d-4c3e-9f0a-1b2c3d4e5f60";
-    let system = Origin {
-        actor: Actor {
-            kind: ActorKind::System,
-            id: "automation".into(),
-        },
-        correlation_id: None,
-    };
+    let system =
+        Origin { actor: Actor { kind: ActorKind::System, id: "automation".into() }, correlation_id: None };
     let events = [
         NewEvent {
             event_type: EventType::SampleRequested,
@@ -153,11 +130,7 @@ async fn every_event_type_can_be_written() {
     let stored = all_events(&db).await;
     assert_eq!(stored.len(), EventType::ALL.len());
     assert_eq!(crm_server::testing::events::check(&stored), Vec::<String>::new());
-    assert!(
-        stored
-            .iter()
-            .all(|e| e.correlation_id.is_none() && e.actor_type == "system")
-    );
+    assert!(stored.iter().all(|e| e.correlation_id.is_none() && e.actor_type == "system"));
 }
 
 #[tokio::test]

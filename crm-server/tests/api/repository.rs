@@ -17,11 +17,7 @@ fn migrations_are_expand_contract_friendly() {
     let migrations = load_dir(&crate_dir().join("../migrations")).unwrap();
     assert!(!migrations.is_empty());
     let findings: Vec<String> = lint(&migrations).iter().map(ToString::to_string).collect();
-    assert!(
-        findings.is_empty(),
-        "migrations break the expand/contract rules:\n{}",
-        findings.join("\n")
-    );
+    assert!(findings.is_empty(), "migrations break the expand/contract rules:\n{}", findings.join("\n"));
 }
 
 fn git(args: &[&str]) -> String {
@@ -31,11 +27,7 @@ fn git(args: &[&str]) -> String {
         .args(args)
         .output()
         .unwrap_or_else(|e| panic!("this check reads the schemas' git history and needs git: {e}"));
-    assert!(
-        output.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert!(output.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&output.stderr));
     String::from_utf8(output.stdout).unwrap()
 }
 
@@ -67,10 +59,7 @@ fn event_schemas_only_ever_change_additively() {
         .map(str::to_owned)
         .collect();
     for entry in std::fs::read_dir(repo.join(SCHEMAS)).unwrap() {
-        paths.push(format!(
-            "{SCHEMAS}/{}",
-            entry.unwrap().file_name().to_string_lossy()
-        ));
+        paths.push(format!("{SCHEMAS}/{}", entry.unwrap().file_name().to_string_lossy()));
     }
     paths.sort();
     paths.dedup();
