@@ -277,27 +277,11 @@ fn initdb(bin: &Path, root: &Path, run_as: Option<&RunAs>, ephemeral: bool) -> R
         fs::remove_dir_all(&staging).map_err(io_err(format!("removing {}", staging.display())))?;
     }
     let password = uuid::Uuid::new_v4().simple().to_string();
-    let password_path = root.join("password");
-    OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&password_path)
-        .and_then(|mut f| f.write_all(password.as_bytes()))
-        .map_err(io_err(format!("writing {}", password_path.display())))?;
-
+    write_private(&root.join("password"), &password)?;
     // initdb reads the password from a file; it must be readable by the account initdb runs as,
     // and exists only for the duration of the call.
     let pwfile = root.join("password.initdb");
-    OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&pwfile)
-        .and_then(|mut f| f.write_all(password.as_bytes()))
-        .map_err(io_err(format!("writing {}", pwfile.display())))?;
+    write_private(&pwfile, &password)?;
     // initdb accepts an existing empty folder; creating it ourselves means PostgreSQL's account
     // needs no write access to <root>.
     fs::DirBuilder::new()
@@ -336,6 +320,18 @@ fn initdb(bin: &Path, root: &Path, run_as: Option<&RunAs>, ephemeral: bool) -> R
     }
     fs::rename(&staging, root.join("data")).map_err(io_err("moving the new cluster into place"))?;
     Ok(password)
+}
+
+/// Writes `contents` to a file only its owner may read.
+fn write_private(path: &Path, contents: &str) -> Result<(), PgError> {
+    OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .and_then(|mut f| f.write_all(contents.as_bytes()))
+        .map_err(io_err(format!("writing {}", path.display())))
 }
 
 /// Stops a server still running on `data` from an earlier run (we hold the lock, so it cannot

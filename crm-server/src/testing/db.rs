@@ -33,8 +33,15 @@ impl Server {
 }
 
 static SERVER: OnceLock<Result<Server, String>> = OnceLock::new();
-/// The embedded cluster and its folder, stopped and removed at process exit.
-static CLUSTER: Mutex<Option<(Cluster, tempfile::TempDir)>> = Mutex::new(None);
+/// What the process must undo when it exits.
+enum Cleanup {
+    /// The throwaway cluster and its folder (the template goes with them).
+    Cluster(Cluster, tempfile::TempDir),
+    /// The template database on a server given by `TEST_DATABASE_URL`.
+    Template { admin_url: String, name: String },
+}
+
+static CLEANUP: Mutex<Vec<Cleanup>> = Mutex::new(Vec::new());
 
 fn server() -> &'static Server {
     let server = SERVER.get_or_init(|| {
@@ -54,13 +61,17 @@ fn server() -> &'static Server {
 fn start_server() -> Result<Server, String> {
     let runtime =
         tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
-    let url_template = match std::env::var("TEST_DATABASE_URL") {
-        Ok(url) => with_database(&url, "{db}")?,
-        Err(_) => start_cluster()?,
+    let external = std::env::var("TEST_DATABASE_URL").ok();
+    let url_template = match &external {
+        Some(url) => with_database(url, "{db}")?,
+        None => start_cluster()?,
     };
     // Unique per process, so that concurrent test binaries on one external server do not collide.
     let template_db = format!("freshplan_template_{}", uuid::Uuid::new_v4().simple());
     let server = Server { url_template, template_db };
+    if external.is_some() {
+        at_exit(Cleanup::Template { admin_url: server.url("postgres"), name: server.template_db.clone() });
+    }
     runtime
         .block_on(async {
             db::create_database_if_missing(&server.url("postgres"), &server.template_db).await?;
@@ -79,27 +90,60 @@ fn start_cluster() -> Result<String, String> {
     let cluster = Cluster::start(&Options { root: dir.path().to_owned(), ephemeral: true })
         .map_err(|e| format!("starting PostgreSQL for the tests: {e}"))?;
     let url = cluster.url("{db}");
-    *CLUSTER.lock().unwrap_or_else(|p| p.into_inner()) = Some((cluster, dir));
-    register_exit_hook();
+    at_exit(Cleanup::Cluster(cluster, dir));
     Ok(url)
 }
 
 /// libtest ends the process with `exit()`, which never drops statics; an atexit hook is the one
-/// place left to stop the server and remove its folder. (If the process is killed, the server
-/// still stops: see the parent-death signal in `embedded_pg`.)
+/// place left to stop the server, remove its folder or drop the template. (If the process is
+/// killed, the embedded server still stops: see the parent-death signal in `embedded_pg`.)
 #[allow(unsafe_code)]
-fn register_exit_hook() {
-    extern "C" fn stop_cluster() {
-        if let Some((cluster, dir)) = CLUSTER.lock().unwrap_or_else(|p| p.into_inner()).take() {
-            let _ = cluster.stop();
-            let _ = dir.close();
+fn at_exit(cleanup: Cleanup) {
+    extern "C" fn run_cleanups() {
+        let cleanups = std::mem::take(&mut *CLEANUP.lock().unwrap_or_else(|p| p.into_inner()));
+        for cleanup in cleanups {
+            match cleanup {
+                Cleanup::Cluster(cluster, dir) => {
+                    let _ = cluster.stop();
+                    let _ = dir.close();
+                }
+                Cleanup::Template { admin_url, name } => {
+                    let _ = block_on_thread(async move { drop_database(&admin_url, &name).await });
+                }
+            }
         }
     }
-    // SAFETY: atexit only stores the function pointer; `stop_cluster` does not unwind (every
+    static REGISTERED: std::sync::Once = std::sync::Once::new();
+    CLEANUP.lock().unwrap_or_else(|p| p.into_inner()).push(cleanup);
+    // SAFETY: atexit only stores the function pointer; `run_cleanups` does not unwind (every
     // error is ignored) and touches only this module's statics.
-    unsafe {
-        libc::atexit(stop_cluster);
-    }
+    REGISTERED.call_once(|| unsafe {
+        libc::atexit(run_cleanups);
+    });
+}
+
+/// Runs `future` to completion on a new thread with a runtime of its own: for `Drop` and the exit
+/// hook, which cannot await and may be called from inside a runtime.
+fn block_on_thread<F>(future: F) -> Result<(), String>
+where
+    F: std::future::Future<Output = Result<(), String>> + Send + 'static,
+{
+    thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?
+            .block_on(future)
+    })
+    .join()
+    .unwrap_or_else(|_| Err("a test database task panicked".into()))
+}
+
+async fn drop_database(admin_url: &str, name: &str) -> Result<(), String> {
+    let mut admin = PgConnection::connect(admin_url).await.map_err(|e| e.to_string())?;
+    let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote_ident(name));
+    sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut admin).await.map_err(|e| e.to_string())?;
+    admin.close().await.map_err(|e| e.to_string())
 }
 
 /// `url` with its database (the path) replaced by `database`.
@@ -150,26 +194,15 @@ impl TestDb {
         &self.name
     }
 
-    /// Checks the events the test wrote and drops the database. Runs on a thread of its own
-    /// because `Drop` cannot await and may run inside the test's runtime.
+    /// Checks the events the test wrote, then drops the database.
     fn finish(&self) -> Result<(), String> {
         let (url, admin_url, name) = (self.url.clone(), server().url("postgres"), self.name.clone());
         let check = !thread::panicking();
-        thread::spawn(move || -> Result<(), String> {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| e.to_string())?;
-            runtime.block_on(async move {
-                let verdict = if check { check_outbox(&url).await } else { Ok(()) };
-                let mut admin = PgConnection::connect(&admin_url).await.map_err(|e| e.to_string())?;
-                let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote_ident(&name));
-                sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut admin).await.map_err(|e| e.to_string())?;
-                verdict
-            })
+        block_on_thread(async move {
+            let verdict = if check { check_outbox(&url).await } else { Ok(()) };
+            drop_database(&admin_url, &name).await?;
+            verdict
         })
-        .join()
-        .unwrap_or_else(|_| Err("the check of the test database panicked".into()))
     }
 }
 
