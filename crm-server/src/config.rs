@@ -81,6 +81,10 @@ pub struct HttpArgs {
     /// anyway.
     #[arg(long, env = "CRM_SHUTDOWN_TIMEOUT", value_parser = parse_seconds, default_value = "30")]
     pub shutdown_timeout: Duration,
+    /// Refuse writes of versioned resources without If-Match (428), so that no client overwrites
+    /// a change it has not seen. `false` lets such writes apply to whatever version is current.
+    #[arg(long, env = "CRM_REQUIRE_IF_MATCH", default_value_t = true, action = clap::ArgAction::Set)]
+    pub require_if_match: bool,
 }
 
 impl Default for HttpArgs {
@@ -89,6 +93,7 @@ impl Default for HttpArgs {
             body_limit: 1024 * 1024,
             request_timeout: Duration::from_secs(30),
             shutdown_timeout: Duration::from_secs(30),
+            require_if_match: true,
         }
     }
 }

@@ -17,6 +17,8 @@ pub mod problem_type {
     pub const MALFORMED_REQUEST: &str = "https://freshplan.io/problems/malformed-request";
     pub const VALIDATION_FAILED: &str = "https://freshplan.io/problems/validation-failed";
     pub const CONFLICT: &str = "https://freshplan.io/problems/conflict";
+    pub const STALE_VERSION: &str = "https://freshplan.io/problems/stale-version";
+    pub const IF_MATCH_REQUIRED: &str = "https://freshplan.io/problems/if-match-required";
     pub const NOT_READY: &str = "https://freshplan.io/problems/not-ready";
     pub const ABOUT_BLANK: &str = "about:blank";
 }
@@ -30,6 +32,13 @@ pub enum Error {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// `If-Match` names another version; `etag` is the current one, sent back so the client can
+    /// re-read and retry.
+    #[error("{detail}")]
+    PreconditionFailed { detail: String, etag: Option<String> },
+    /// The server requires `If-Match` on this write and the request has none.
+    #[error("{0}")]
+    PreconditionRequired(String),
     #[error("the request body is larger than the limit of {limit} bytes")]
     PayloadTooLarge { limit: usize },
     #[error("{0}")]
@@ -50,13 +59,23 @@ pub enum Error {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct FieldError {
     /// JSON pointer (RFC 6901) into the request body, e.g. `/items/0/quantity`.
-    pub pointer: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pointer: Option<String>,
+    /// The query parameter or header at fault, when the value is not in the body.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parameter: Option<String>,
     pub detail: String,
 }
 
 impl FieldError {
+    /// A value of the body, named by JSON pointer.
     pub fn new(pointer: impl Into<String>, detail: impl Into<String>) -> Self {
-        FieldError { pointer: pointer.into(), detail: detail.into() }
+        FieldError { pointer: Some(pointer.into()), parameter: None, detail: detail.into() }
+    }
+
+    /// A query parameter or header.
+    pub fn parameter(name: impl Into<String>, detail: impl Into<String>) -> Self {
+        FieldError { pointer: None, parameter: Some(name.into()), detail: detail.into() }
     }
 }
 
@@ -132,6 +151,8 @@ impl Error {
             Error::BadRequest { .. } => StatusCode::BAD_REQUEST,
             Error::NotFound(_) => StatusCode::NOT_FOUND,
             Error::Conflict(_) => StatusCode::CONFLICT,
+            Error::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
+            Error::PreconditionRequired(_) => StatusCode::PRECONDITION_REQUIRED,
             Error::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Error::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Error::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -156,6 +177,12 @@ impl Error {
             },
             Error::Conflict(detail) => {
                 Problem::new(problem_type::CONFLICT, "Conflict", status).detail(detail)
+            }
+            Error::PreconditionFailed { detail, .. } => {
+                Problem::new(problem_type::STALE_VERSION, "Stale version", status).detail(detail)
+            }
+            Error::PreconditionRequired(detail) => {
+                Problem::new(problem_type::IF_MATCH_REQUIRED, "If-Match required", status).detail(detail)
             }
             Error::Unavailable { detail, extensions } => Problem {
                 extensions: extensions.clone(),
@@ -186,7 +213,13 @@ fn database_unavailable(error: &sqlx::Error) -> bool {
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let problem = self.to_problem();
-        (problem.status_code(), axum::Extension(problem)).into_response()
+        let mut response = (problem.status_code(), axum::Extension(problem)).into_response();
+        if let Error::PreconditionFailed { etag: Some(etag), .. } = &self
+            && let Ok(value) = axum::http::HeaderValue::from_str(etag)
+        {
+            response.headers_mut().insert(axum::http::header::ETAG, value);
+        }
+        response
     }
 }
 

@@ -4,7 +4,10 @@
 //! - [`config`]: the command line and its environment variables.
 //! - [`http`]: routes, middleware (correlation, metrics, problem details) and the server loop.
 //! - [`error`]: the one error type and its outside form, RFC 9457 problem details.
-//! - [`db`]: pool, migrations (`migrations/` at the workspace root) and the schema check.
+//! - [`domain`]: business rules as pure functions: customers, the field catalog, the hot
+//!   projection's mapping, merge patches, cursors.
+//! - [`db`]: pool, migrations (`migrations/` at the workspace root), the schema check, and the
+//!   queries of each aggregate.
 //! - [`outbox`]: the transactional outbox, written in the caller's transaction.
 //! - [`embedded_pg`]: a private PostgreSQL from the system's binaries, for the embedded default
 //!   and the test harness.
@@ -13,6 +16,7 @@
 
 pub mod config;
 pub mod db;
+pub mod domain;
 pub mod embedded_pg;
 pub mod error;
 pub mod http;

@@ -55,7 +55,9 @@ async fn serve_on(args: &ServeArgs, database: &Database, log_filter: LogFilter) 
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
     tracing::info!(address = %listener.local_addr()?, role = %args.role, "serving the CRM API");
-    let state = AppState::new(pool.clone(), args.role, args.http.clone(), log_filter);
+    let state = AppState::load(pool.clone(), args.role, args.http.clone(), log_filter)
+        .await
+        .context("loading the field catalog")?;
     let served = http::serve(listener, http::app(state), shutdown_signal(), args.http.shutdown_timeout).await;
     pool.close().await;
     tracing::info!("database pool closed");

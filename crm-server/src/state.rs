@@ -5,6 +5,7 @@ use std::sync::Arc;
 use sqlx::PgPool;
 
 use crate::config::{HttpArgs, Role};
+use crate::domain::fields::FieldCatalog;
 use crate::metrics::Metrics;
 use crate::telemetry::LogFilter;
 
@@ -17,10 +18,22 @@ pub struct AppState {
     pub http: Arc<HttpArgs>,
     pub metrics: Arc<Metrics>,
     pub log_filter: LogFilter,
+    /// The field catalog, loaded at start: it changes only with migrations, which come with a
+    /// new release.
+    pub catalog: Arc<FieldCatalog>,
 }
 
 impl AppState {
-    pub fn new(db: PgPool, role: Role, http: HttpArgs, log_filter: LogFilter) -> Self {
-        AppState { db, role, http: Arc::new(http), metrics: Arc::new(Metrics::new()), log_filter }
+    /// Loads what the handlers need from the (migrated) database.
+    pub async fn load(db: PgPool, role: Role, http: HttpArgs, log_filter: LogFilter) -> anyhow::Result<Self> {
+        let catalog = Arc::new(crate::db::fields::load_catalog(&db).await?);
+        Ok(AppState {
+            db,
+            role,
+            http: Arc::new(http),
+            metrics: Arc::new(Metrics::new()),
+            log_filter,
+            catalog,
+        })
     }
 }

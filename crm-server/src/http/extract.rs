@@ -1,11 +1,13 @@
-//! `AppJson`: a JSON body extractor whose every failure is one of our problems.
+//! Extractors whose every failure is one of our problems, naming what is wrong.
 //!
-//! axum's `Json` answers bad input with plain-text bodies; this one answers malformed JSON with
-//! 400 (with line and column), a value of the wrong shape with 422 naming its JSON pointer, a
-//! missing or wrong content type with 415, and an oversized body with 413.
+//! - `AppJson`: malformed JSON is a 400 (with line and column), a value of the wrong shape a 422
+//!   naming its JSON pointer, a missing or wrong content type a 415, an oversized body a 413.
+//! - `AppQuery`: a bad query parameter is a 400 naming the parameter.
+//! - `AppPath`: a malformed path segment (an id that is not a UUID) is a 400.
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use serde::de::DeserializeOwned;
 
@@ -38,6 +40,43 @@ impl<T: DeserializeOwned> FromRequest<AppState> for AppJson<T> {
     }
 }
 
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AppQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for AppQuery<T> {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Error> {
+        parse_query(parts.uri.query().unwrap_or("")).map(AppQuery)
+    }
+}
+
+pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, Error> {
+    let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let parameter = e.path().to_string();
+        let detail = e.into_inner().to_string();
+        Error::BadRequest {
+            detail: format!("the query parameter `{parameter}` is invalid: {detail}"),
+            errors: vec![crate::error::FieldError::parameter(parameter, detail)],
+        }
+    })
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AppPath<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for AppPath<T> {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Error> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(AppPath(value)),
+            Err(rejection) => Err(Error::BadRequest { detail: rejection.body_text(), errors: vec![] }),
+        }
+    }
+}
+
 /// `application/json`, or any `application/*+json`, with optional parameters.
 fn has_json_content_type(headers: &axum::http::HeaderMap) -> bool {
     let Some(value) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
@@ -64,6 +103,14 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
         errors: vec![],
     })?;
     Ok(value)
+}
+
+/// Reads a JSON value (e.g. a merged patch) as `T`; a value of the wrong shape is a 422 naming its
+/// pointer.
+pub fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, Error> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        Error::Unprocessable(vec![FieldError::new(pointer(e.path()), e.into_inner().to_string())])
+    })
 }
 
 /// serde_path_to_error's path as an RFC 6901 JSON pointer.
@@ -107,14 +154,14 @@ mod tests {
     fn a_value_of_the_wrong_shape_is_named_by_its_pointer() {
         let err = parse::<Order>(br#"{"items": [{"quantity": 1}, {"quantity": -1}]}"#).unwrap_err();
         let Error::Unprocessable(errors) = err else { panic!("{err:?}") };
-        assert_eq!(errors[0].pointer, "/items/1/quantity");
+        assert_eq!(errors[0].pointer.as_deref(), Some("/items/1/quantity"));
     }
 
     #[test]
     fn pointer_segments_are_escaped() {
         let err = parse::<Order>(br#"{"items": [{"quantity": 1, "a/b~c": "x"}]}"#).unwrap_err();
         let Error::Unprocessable(errors) = err else { panic!("{err:?}") };
-        assert_eq!(errors[0].pointer, "/items/0/a~1b~0c");
+        assert_eq!(errors[0].pointer.as_deref(), Some("/items/0/a~1b~0c"));
     }
 
     #[test]

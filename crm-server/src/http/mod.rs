@@ -7,10 +7,15 @@
 //! ```
 
 mod admin;
+pub mod caller;
+mod contacts;
 pub mod correlation;
+mod customers;
 pub mod extract;
+mod fields;
 mod health;
 mod observe;
+pub mod preconditions;
 pub mod problem;
 
 use std::future::{Future, IntoFuture};
@@ -28,6 +33,7 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::config::Role;
 use crate::error::{Error, FieldError, Problem};
 use crate::state::AppState;
 
@@ -41,24 +47,36 @@ use crate::state::AppState;
         license(name = "Apache-2.0"),
     ),
     components(schemas(Problem, FieldError)),
-    tags((name = "operations", description = "Health, readiness, metrics and run-time settings")),
+    tags(
+        (name = "customers", description = "Accounts: chains, their locations and single businesses; search over hot fields"),
+        (name = "contacts", description = "People at customers and their roles there"),
+        (name = "fields", description = "Dynamic fields (the field bridge), their catalog and audit trail"),
+        (name = "operations", description = "Health, readiness, metrics and run-time settings"),
+    ),
 )]
 struct ApiDoc;
 
-/// Every route, with its OpenAPI description. Domain routers join here, each gated by the role
-/// that serves it.
-fn api_router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+/// The routes `role` serves, with their OpenAPI description: reads for `query`, writes for
+/// `command`, both for `all`; operations endpoints everywhere.
+fn api_router(role: Role) -> OpenApiRouter<AppState> {
+    let mut router = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
         .routes(routes!(health::metrics))
         .routes(routes!(health::openapi_json))
-        .routes(routes!(admin::get_log_level, admin::put_log_level))
+        .routes(routes!(admin::get_log_level, admin::put_log_level));
+    if role.serves_queries() {
+        router = router.merge(customers::queries()).merge(contacts::queries()).merge(fields::queries());
+    }
+    if role.serves_commands() {
+        router = router.merge(customers::commands()).merge(contacts::commands()).merge(fields::commands());
+    }
+    router
 }
 
-/// The OpenAPI 3.1 document served at `/openapi.json`.
+/// The OpenAPI 3.1 document served at `/openapi.json`: every route of every role.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    let mut doc = api_router().into_openapi();
+    let mut doc = api_router(Role::All).into_openapi();
     doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
     doc
 }
@@ -72,7 +90,7 @@ pub fn app(state: AppState) -> Router {
 /// handler that panics, say, and see exactly what production would answer.
 pub fn app_with(state: AppState, extra: Router<AppState>) -> Router {
     let limit = state.http.body_limit;
-    api_router()
+    api_router(state.role)
         .split_for_parts()
         .0
         .merge(extra)

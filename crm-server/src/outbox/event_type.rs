@@ -48,6 +48,12 @@ event_types! {
     SampleStatusChanged => "sample.status.changed" v 1 about "sample";
     ActivityCreated => "activity.created" v 1 about "activity";
     CustomerContactabilityChanged => "customer.contactability.changed" v 1 about "customer";
+    CustomerCreated => "customer.created" v 1 about "customer";
+    CustomerUpdated => "customer.updated" v 1 about "customer";
+    CustomerFieldsChanged => "customer.fields.changed" v 1 about "customer";
+    ContactCreated => "contact.created" v 1 about "contact";
+    ContactUpdated => "contact.updated" v 1 about "contact";
+    ContactRolesChanged => "contact.roles.changed" v 1 about "contact";
 }
 
 impl EventType {

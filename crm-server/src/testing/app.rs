@@ -36,7 +36,9 @@ impl TestApp {
     pub async fn spawn_with(http: HttpArgs, extra: Router<AppState>) -> TestApp {
         let db = TestDb::new().await;
         let (log_filter, guard) = log_filter();
-        let state = AppState::new(db.pool.clone(), Role::All, http.clone(), log_filter);
+        let state = AppState::load(db.pool.clone(), Role::All, http.clone(), log_filter)
+            .await
+            .expect("loading the application state");
         let router = crate::http::app_with(state.clone(), extra);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("binding a loopback port");
         let address = listener.local_addr().expect("the bound address");
@@ -77,8 +79,27 @@ impl TestApp {
 
     /// Sends a JSON body with `Content-Type: application/json`.
     pub async fn send_json(&self, method: Method, path: &str, body: &serde_json::Value) -> TestResponse {
+        self.send_json_with(method, path, &[], body).await
+    }
+
+    /// Sends a JSON body with further headers (e.g. `If-Match`).
+    pub async fn send_json_with(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &serde_json::Value,
+    ) -> TestResponse {
         let bytes = serde_json::to_vec(body).expect("serialisable JSON");
-        self.send(method, path, &[("content-type", "application/json")], bytes).await
+        let mut all = vec![("content-type", "application/json")];
+        all.extend_from_slice(headers);
+        self.send(method, path, &all, bytes).await
+    }
+
+    /// The outbox's events so far, oldest first.
+    pub async fn events(&self) -> Vec<crate::outbox::StoredEvent> {
+        let mut conn = self.db.pool.acquire().await.expect("a connection");
+        crate::outbox::events_after(&mut conn, 0, i64::MAX).await.expect("reading the outbox")
     }
 
     pub async fn request(&self, request: Request<Full<Bytes>>) -> TestResponse {

@@ -1,8 +1,10 @@
 //! Integration tests of the CRM server: real PostgreSQL (one throwaway cluster for this process,
 //! one database per test), real HTTP over loopback. See `crm_server::testing`.
 
+mod customers;
 mod embedded;
 mod errors;
+mod fields;
 mod health;
 mod openapi;
 mod outbox;

@@ -7,6 +7,11 @@ use std::time::Duration;
 
 use anyhow::Context;
 
+pub mod contacts;
+pub mod customers;
+pub mod fields;
+pub mod search;
+
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, PgConnection, PgPool};

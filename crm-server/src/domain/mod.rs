@@ -1,0 +1,8 @@
+//! Business rules as pure functions and types that cannot hold invalid values. No axum, no sqlx:
+//! everything here is testable with plain values.
+
+pub mod cursor;
+pub mod customer;
+pub mod fields;
+pub mod merge_patch;
+pub mod projection;

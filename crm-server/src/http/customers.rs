@@ -1,0 +1,444 @@
+//! `/customers`: accounts (chains, their locations, single businesses), and search over the hot
+//! projection.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use time::{Date, OffsetDateTime};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use crate::db::customers;
+use crate::db::search::{self, After, CustomerFilter, HotRow, Sort};
+use crate::domain::customer::{Customer, CustomerInput, is_territory};
+use crate::domain::{cursor, merge_patch};
+use crate::error::{Error, FieldError, Problem};
+use crate::http::caller::Caller;
+use crate::http::extract::{AppJson, AppPath, AppQuery, from_value};
+use crate::http::preconditions::{IfMatch, Tagged};
+use crate::outbox::{self, EventType, NewEvent};
+use crate::state::AppState;
+
+pub fn queries() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_customers))
+        .routes(routes!(get_customer))
+        .routes(routes!(list_locations))
+}
+
+pub fn commands() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(create_customer)).routes(routes!(patch_customer))
+}
+
+pub fn not_found(id: Uuid) -> Error {
+    Error::NotFound(format!("no customer {id}"))
+}
+
+/// Create a customer: a single business, a chain (`isChain`), or a location of a chain
+/// (`parentAccountId`). Emits `customer.created`.
+#[utoipa::path(post, path = "/customers", tag = "customers", request_body = CustomerInput, responses(
+    (status = 201, description = "Created; `Location` and `ETag` headers", body = Customer),
+    (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+    (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+    (status = 422, description = "Invalid members, each named by pointer (e.g. a parent that is not a chain)",
+        body = Problem, content_type = "application/problem+json"),
+))]
+async fn create_customer(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppJson(input): AppJson<CustomerInput>,
+) -> Result<impl IntoResponse, Error> {
+    let draft = input.validate().map_err(Error::Unprocessable)?;
+    let mut tx = state.db.begin().await?;
+    if let Some(parent) = draft.parent_account_id {
+        customers::check_parent(&mut tx, parent).await?;
+    }
+    let row = customers::insert(&mut tx, Uuid::now_v7(), &draft).await?;
+    let customer = row.to_api()?;
+    let event = NewEvent {
+        event_type: EventType::CustomerCreated,
+        subject: row.id.to_string(),
+        data: json!({ "customer": customer }),
+    };
+    outbox::enqueue(&mut tx, &caller.origin, event).await?;
+    tx.commit().await?;
+    let headers = [
+        (header::LOCATION, format!("/customers/{}", row.id)),
+        (header::ETAG, Tagged::Customer.etag(row.version)),
+    ];
+    Ok((StatusCode::CREATED, headers, Json(customer)))
+}
+
+/// One customer, with its `ETag` for conditional writes.
+#[utoipa::path(get, path = "/customers/{id}", tag = "customers", params(("id" = Uuid, Path)), responses(
+    (status = 200, description = "The customer", body = Customer),
+    (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
+    (status = 404, description = "No such customer", body = Problem, content_type = "application/problem+json"),
+))]
+async fn get_customer(
+    State(state): State<AppState>,
+    AppPath(id): AppPath<Uuid>,
+) -> Result<impl IntoResponse, Error> {
+    let mut conn = state.db.acquire().await?;
+    let row = customers::find(&mut conn, id).await?.ok_or_else(|| not_found(id))?;
+    Ok(([Tagged::Customer.header(row.version)], Json(row.to_api()?)))
+}
+
+/// Change a customer with a JSON merge patch (RFC 7396) of its writable members; `null` removes
+/// an optional member. Needs `If-Match` (unless the server is configured otherwise). Emits
+/// `customer.updated`, and `customer.contactability.changed` when contactability changed.
+#[utoipa::path(patch, path = "/customers/{id}", tag = "customers", params(("id" = Uuid, Path),
+    ("If-Match" = String, Header, description = "The ETag from GET /customers/{id}")),
+    request_body(content = Object, content_type = "application/merge-patch+json",
+        description = "Members of CustomerInput to change"),
+    responses(
+        (status = 200, description = "The changed customer, with its new ETag", body = Customer),
+        (status = 400, description = "Malformed JSON or If-Match", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such customer", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "The customer changed since the ETag was read; the response carries the current ETag",
+            body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The patched customer breaks a rule", body = Problem, content_type = "application/problem+json"),
+        (status = 428, description = "If-Match is required", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn patch_customer(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppPath(id): AppPath<Uuid>,
+    if_match: IfMatch,
+    AppJson(patch): AppJson<serde_json::Value>,
+) -> Result<impl IntoResponse, Error> {
+    let expected = if_match.expected(Tagged::Customer, state.http.require_if_match)?;
+    let mut tx = state.db.begin().await?;
+    let row = customers::lock(&mut tx, id).await?.ok_or_else(|| not_found(id))?;
+    if !expected.admits(row.version) {
+        return Err(Error::PreconditionFailed {
+            detail: format!("customer {id} is at version {}; read it again and retry", row.version),
+            etag: Some(Tagged::Customer.etag(row.version)),
+        });
+    }
+    let current = row.draft()?;
+    let mut target = serde_json::to_value(current.to_input()).map_err(anyhow::Error::from)?;
+    merge_patch::apply(&mut target, &patch);
+    let draft = from_value::<CustomerInput>(target)?.validate().map_err(Error::Unprocessable)?;
+    let changed = current.changed_members(&draft);
+    if changed.is_empty() {
+        return Ok(([Tagged::Customer.header(row.version)], Json(row.to_api()?)));
+    }
+    if draft.parent_account_id != current.parent_account_id
+        && let Some(parent) = draft.parent_account_id
+    {
+        customers::check_parent(&mut tx, parent).await?;
+    }
+    if current.is_chain && !draft.is_chain {
+        let locations = customers::count_locations(&mut tx, id).await?;
+        if locations > 0 {
+            return Err(Error::Unprocessable(vec![FieldError::new(
+                "/isChain",
+                format!("the chain still has {locations} location(s); move them first"),
+            )]));
+        }
+    }
+    let updated = customers::update(&mut tx, id, &draft).await?;
+    let customer = updated.to_api()?;
+    let subject = id.to_string();
+    let event = NewEvent {
+        event_type: EventType::CustomerUpdated,
+        subject: subject.clone(),
+        data: json!({ "customerId": id, "changed": changed, "customer": customer }),
+    };
+    outbox::enqueue(&mut tx, &caller.origin, event).await?;
+    if changed.contains(&"contactability") {
+        let event = NewEvent {
+            event_type: EventType::CustomerContactabilityChanged,
+            subject,
+            data: json!({
+                "customerId": id,
+                "status": draft.contactability,
+                "previousStatus": current.contactability,
+                "alternateChannelRequired": draft.alternate_channel_required,
+            }),
+        };
+        outbox::enqueue(&mut tx, &caller.origin, event).await?;
+    }
+    tx.commit().await?;
+    Ok(([Tagged::Customer.header(updated.version)], Json(customer)))
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum RoiBucket {
+    Low,
+    Mid,
+    High,
+}
+
+impl RoiBucket {
+    fn as_str(self) -> &'static str {
+        match self {
+            RoiBucket::Low => "LOW",
+            RoiBucket::Mid => "MID",
+            RoiBucket::High => "HIGH",
+        }
+    }
+}
+
+/// The query of `GET /customers`. Unknown parameters are refused, so a typo is a 400 rather than
+/// a silently unfiltered list.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// Status of the newest sample: REQUESTED, PACKED, SHIPPED, DELIVERED, FEEDBACK_SUCCESS,
+    /// FEEDBACK_NEUTRAL, FEEDBACK_FAIL or CANCELED.
+    sample_status: Option<String>,
+    #[param(inline)]
+    roi_bucket: Option<RoiBucket>,
+    /// With `season_to`: customers whose seasonal menu window overlaps `[season_from, season_to]`
+    /// (either end may be left open).
+    #[param(value_type = Option<String>, format = Date)]
+    season_from: Option<Date>,
+    #[param(value_type = Option<String>, format = Date)]
+    season_to: Option<Date>,
+    /// Supplier contract renews before this date.
+    #[param(value_type = Option<String>, format = Date)]
+    renewal_before: Option<Date>,
+    exclusivity: Option<bool>,
+    #[param(minimum = 0)]
+    decision_maker_count_min: Option<i32>,
+    territory: Option<String>,
+    /// Name prefix, case-insensitive.
+    name: Option<String>,
+    parent_account_id: Option<Uuid>,
+    #[param(inline)]
+    sort: Option<Sort>,
+    /// Page size, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
+    limit: Option<i64>,
+    /// `nextCursor` of the previous page.
+    cursor: Option<String>,
+}
+
+const SAMPLE_STATUSES: [&str; 8] = [
+    "REQUESTED",
+    "PACKED",
+    "SHIPPED",
+    "DELIVERED",
+    "FEEDBACK_SUCCESS",
+    "FEEDBACK_NEUTRAL",
+    "FEEDBACK_FAIL",
+    "CANCELED",
+];
+
+impl ListQuery {
+    /// The filter, sort, page size and start the query asks for; every bad parameter is a 400
+    /// naming it.
+    fn parse(self) -> Result<(CustomerFilter, Sort, i64, Option<After>), Error> {
+        let mut errors = Vec::new();
+        if let Some(status) = &self.sample_status
+            && !SAMPLE_STATUSES.contains(&status.as_str())
+        {
+            errors.push(FieldError::parameter(
+                "sample_status",
+                format!("one of {}", SAMPLE_STATUSES.join(", ")),
+            ));
+        }
+        if let Some(territory) = &self.territory
+            && !is_territory(territory)
+        {
+            errors.push(FieldError::parameter("territory", "two or three capital letters, e.g. BY"));
+        }
+        if let Some(name) = &self.name
+            && (name.trim().is_empty() || name.chars().count() > 100)
+        {
+            errors.push(FieldError::parameter("name", "a name prefix of 1 to 100 characters"));
+        }
+        if let (Some(from), Some(to)) = (self.season_from, self.season_to)
+            && from > to
+        {
+            errors.push(FieldError::parameter("season_to", "season_to is before season_from"));
+        }
+        if self.decision_maker_count_min.is_some_and(|n| n < 0) {
+            errors.push(FieldError::parameter("decision_maker_count_min", "must not be negative"));
+        }
+        let limit = self.limit.unwrap_or(50);
+        if !(1..=500).contains(&limit) {
+            errors.push(FieldError::parameter("limit", "between 1 and 500"));
+        }
+        let filter = CustomerFilter {
+            sample_status: self.sample_status,
+            roi_bucket: self.roi_bucket.map(|b| b.as_str().to_owned()),
+            season: (self.season_from.is_some() || self.season_to.is_some())
+                .then_some((self.season_from, self.season_to)),
+            renewal_before: self.renewal_before,
+            exclusivity: self.exclusivity,
+            decision_maker_count_min: self.decision_maker_count_min,
+            territory: self.territory,
+            name_prefix: self.name.map(|n| n.trim().to_owned()),
+            parent_account_id: self.parent_account_id,
+        };
+        let sort = self.sort.unwrap_or(Sort::Name);
+        let after = match &self.cursor {
+            None => None,
+            Some(token) => {
+                let decoded = cursor::decode(token, &list_name(sort), &filter.fingerprint())
+                    .map_err(|e| e.to_string())
+                    .and_then(|key| {
+                        After::from_json(&key).ok_or_else(|| "the cursor is malformed".to_owned())
+                    });
+                match decoded {
+                    Ok(after) => Some(after),
+                    Err(e) => {
+                        errors.push(FieldError::parameter("cursor", e));
+                        None
+                    }
+                }
+            }
+        };
+        if !errors.is_empty() {
+            return Err(Error::BadRequest { detail: "invalid query parameters".into(), errors });
+        }
+        Ok((filter, sort, limit, after))
+    }
+}
+
+fn list_name(sort: Sort) -> String {
+    format!("customers:{}", sort.name())
+}
+
+/// The hot fields of a customer, as the list shows them.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HotFields {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sample_status: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
+    sample_last_event_at: Option<OffsetDateTime>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    roi_bucket: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    roi_value: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    decision_maker_count: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    has_exec_alignment: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = Date)]
+    season_start: Option<Date>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = Date)]
+    season_end: Option<Date>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = Date)]
+    renewal_date: Option<Date>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    exclusivity: Option<bool>,
+}
+
+impl From<HotRow> for HotFields {
+    fn from(row: HotRow) -> Self {
+        HotFields {
+            sample_status: row.sample_status,
+            sample_last_event_at: row.sample_last_event_at,
+            roi_bucket: row.roi_bucket,
+            roi_value: row.roi_value,
+            decision_maker_count: row.decision_maker_count,
+            has_exec_alignment: row.has_exec_alignment,
+            season_start: row.season_start,
+            season_end: row.season_end,
+            renewal_date: row.renewal_date,
+            exclusivity: row.exclusivity,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CustomerListItem {
+    #[serde(flatten)]
+    customer: Customer,
+    hot: HotFields,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CustomerPage {
+    items: Vec<CustomerListItem>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_cursor: Option<String>,
+}
+
+/// Search customers by hot fields, territory and name, in pages (keyset cursor).
+#[utoipa::path(get, path = "/customers", tag = "customers", params(ListQuery), responses(
+    (status = 200, description = "A page of customers", body = CustomerPage),
+    (status = 400, description = "A bad parameter (named in `errors[].parameter`), including a tampered cursor",
+        body = Problem, content_type = "application/problem+json"),
+))]
+async fn list_customers(
+    State(state): State<AppState>,
+    AppQuery(query): AppQuery<ListQuery>,
+) -> Result<Json<CustomerPage>, Error> {
+    let (filter, sort, limit, after) = query.parse()?;
+    page(&state, filter, sort, limit, after).await
+}
+
+async fn page(
+    state: &AppState,
+    filter: CustomerFilter,
+    sort: Sort,
+    limit: i64,
+    after: Option<After>,
+) -> Result<Json<CustomerPage>, Error> {
+    let mut conn = state.db.acquire().await?;
+    let page = search::search(&mut conn, &filter, sort, after.as_ref(), limit).await?;
+    let next_cursor =
+        page.next.map(|next| cursor::encode(&list_name(sort), &filter.fingerprint(), next.to_json()));
+    let items = page
+        .rows
+        .into_iter()
+        .map(|row| Ok(CustomerListItem { customer: row.customer.to_api()?, hot: row.hot.into() }))
+        .collect::<Result<_, Error>>()?;
+    Ok(Json(CustomerPage { items, next_cursor }))
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct LocationsQuery {
+    #[param(inline)]
+    sort: Option<Sort>,
+    #[param(minimum = 1, maximum = 500)]
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+/// The locations of a chain, in pages; the same as `GET /customers?parent_account_id={id}`.
+#[utoipa::path(get, path = "/customers/{id}/locations", tag = "customers", params(("id" = Uuid, Path), LocationsQuery),
+    responses(
+        (status = 200, description = "A page of locations", body = CustomerPage),
+        (status = 400, description = "A bad parameter", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such customer", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn list_locations(
+    State(state): State<AppState>,
+    AppPath(id): AppPath<Uuid>,
+    AppQuery(query): AppQuery<LocationsQuery>,
+) -> Result<Json<CustomerPage>, Error> {
+    let mut conn = state.db.acquire().await?;
+    customers::find(&mut conn, id).await?.ok_or_else(|| not_found(id))?;
+    drop(conn);
+    let query = ListQuery {
+        parent_account_id: Some(id),
+        sort: query.sort,
+        limit: query.limit,
+        cursor: query.cursor,
+        ..ListQuery::default()
+    };
+    let (filter, sort, limit, after) = query.parse()?;
+    page(&state, filter, sort, limit, after).await
+}

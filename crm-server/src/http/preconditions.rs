@@ -1,0 +1,189 @@
+//! Optimistic concurrency: strong ETags and `If-Match` (RFC 9110, section 13.1.1).
+//!
+//! Each resource's ETag is a letter naming the resource kind and its version number, e.g. `"c12"`
+//! for version 12 of a customer and `"f7"` for its dynamic fields, so a tag of one resource never
+//! matches another. Writes take the versions the client names and let the database compare them
+//! in the same statement that writes, so a concurrent writer cannot slip in between.
+
+use axum::extract::FromRequestParts;
+use axum::http::HeaderValue;
+use axum::http::header::{ETAG, IF_MATCH};
+use axum::http::request::Parts;
+
+use crate::error::{Error, FieldError};
+
+/// The kinds of resources with an ETag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tagged {
+    Customer,
+    CustomerFields,
+    Contact,
+}
+
+impl Tagged {
+    fn letter(self) -> char {
+        match self {
+            Tagged::Customer => 'c',
+            Tagged::CustomerFields => 'f',
+            Tagged::Contact => 'p',
+        }
+    }
+
+    /// The strong ETag of `version`, quoted as in the header.
+    pub fn etag(self, version: i64) -> String {
+        format!("\"{}{version}\"", self.letter())
+    }
+
+    pub fn header(self, version: i64) -> (axum::http::HeaderName, HeaderValue) {
+        let value = HeaderValue::from_str(&self.etag(version)).unwrap_or(HeaderValue::from_static("\"\""));
+        (ETAG, value)
+    }
+}
+
+/// The request's `If-Match`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IfMatch {
+    Absent,
+    /// `If-Match: *`: any current version.
+    Any,
+    /// The entity tags given, as sent (quoted; weak ones included, though they never match).
+    Tags(Vec<String>),
+}
+
+/// What the write may assume about the current version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Expected {
+    /// Whatever version is current (no `If-Match` where none is required, or `*`).
+    Any,
+    /// One of these versions; empty when no given tag can match this resource.
+    OneOf(Vec<i64>),
+}
+
+impl Expected {
+    pub fn admits(&self, version: i64) -> bool {
+        match self {
+            Expected::Any => true,
+            Expected::OneOf(versions) => versions.contains(&version),
+        }
+    }
+}
+
+impl IfMatch {
+    /// The versions a write of `resource` may replace. `required` is the server's setting: when
+    /// set, a write without `If-Match` is refused with 428.
+    pub fn expected(&self, resource: Tagged, required: bool) -> Result<Expected, Error> {
+        match self {
+            IfMatch::Absent if required => Err(Error::PreconditionRequired(
+                "this write needs If-Match with the ETag from a GET of the resource".into(),
+            )),
+            IfMatch::Absent | IfMatch::Any => Ok(Expected::Any),
+            IfMatch::Tags(tags) => {
+                Ok(Expected::OneOf(tags.iter().filter_map(|t| parse_version(resource, t)).collect()))
+            }
+        }
+    }
+}
+
+/// The version in a strong tag of `resource`; weak tags never match under If-Match.
+fn parse_version(resource: Tagged, tag: &str) -> Option<i64> {
+    let inner = tag.strip_prefix('"')?.strip_suffix('"')?;
+    inner.strip_prefix(resource.letter())?.parse().ok().filter(|v: &i64| *v > 0)
+}
+
+/// Splits a header value into entity tags, honouring commas inside quotes.
+fn parse_tags(value: &str) -> Option<Vec<String>> {
+    let mut tags = Vec::new();
+    let mut rest = value.trim();
+    while !rest.is_empty() {
+        let weak = rest.starts_with("W/");
+        let body = if weak { &rest[2..] } else { rest };
+        let body = body.strip_prefix('"')?;
+        let end = body.find('"')?;
+        let tag = &body[..end];
+        if tag.bytes().any(|b| b < 0x21 || b == 0x7f) {
+            return None;
+        }
+        tags.push(format!("{}\"{tag}\"", if weak { "W/" } else { "" }));
+        rest = body[end + 1..].trim_start();
+        rest = match rest.strip_prefix(',') {
+            Some(after) => after.trim_start(),
+            None if rest.is_empty() => rest,
+            None => return None,
+        };
+    }
+    (!tags.is_empty()).then_some(tags)
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Error> {
+        let values: Vec<&HeaderValue> = parts.headers.get_all(IF_MATCH).iter().collect();
+        if values.is_empty() {
+            return Ok(IfMatch::Absent);
+        }
+        let malformed = || Error::BadRequest {
+            detail: "If-Match is not `*` or a list of entity tags".into(),
+            errors: vec![FieldError::parameter("If-Match", "e.g. If-Match: \"c3\"")],
+        };
+        let mut tags = Vec::new();
+        for value in values {
+            let text = value.to_str().map_err(|_| malformed())?.trim();
+            if text == "*" {
+                return Ok(IfMatch::Any);
+            }
+            tags.extend(parse_tags(text).ok_or_else(malformed)?);
+        }
+        Ok(IfMatch::Tags(tags))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn tags_of_one_resource_never_match_another() {
+        let tags = IfMatch::Tags(vec![Tagged::Customer.etag(3)]);
+        assert_eq!(tags.expected(Tagged::Customer, true).unwrap(), Expected::OneOf(vec![3]));
+        assert_eq!(tags.expected(Tagged::CustomerFields, true).unwrap(), Expected::OneOf(vec![]));
+    }
+
+    #[test]
+    fn a_missing_if_match_is_refused_only_when_required() {
+        let err = IfMatch::Absent.expected(Tagged::Customer, true).unwrap_err();
+        assert_eq!(err.status_code(), axum::http::StatusCode::PRECONDITION_REQUIRED);
+        assert_eq!(IfMatch::Absent.expected(Tagged::Customer, false).unwrap(), Expected::Any);
+        assert_eq!(IfMatch::Any.expected(Tagged::Customer, true).unwrap(), Expected::Any);
+    }
+
+    #[test]
+    fn weak_tags_never_match() {
+        let tags = IfMatch::Tags(parse_tags("W/\"c3\", \"c4\"").unwrap());
+        assert_eq!(tags.expected(Tagged::Customer, true).unwrap(), Expected::OneOf(vec![4]));
+    }
+
+    #[test]
+    fn lists_and_commas_inside_tags_parse() {
+        assert_eq!(parse_tags(r#""a,b" , "c""#).unwrap(), [r#""a,b""#, r#""c""#]);
+        assert_eq!(parse_tags("c3"), None);
+        assert_eq!(parse_tags(r#""c3" "c4""#), None);
+        assert_eq!(parse_tags(""), None);
+    }
+
+    proptest! {
+        #[test]
+        fn an_etag_matches_exactly_its_own_version(version in 1i64..i64::MAX, other in 1i64..i64::MAX) {
+            let tags = IfMatch::Tags(parse_tags(&Tagged::Contact.etag(version)).unwrap());
+            let expected = tags.expected(Tagged::Contact, true).unwrap();
+            prop_assert!(expected.admits(version));
+            prop_assert_eq!(expected.admits(other), other == version);
+        }
+
+        #[test]
+        fn parsing_any_header_never_panics(text in "\\PC{0,40}") {
+            let _ = parse_tags(&text);
+        }
+    }
+}
