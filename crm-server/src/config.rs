@@ -27,6 +27,27 @@ pub enum Command {
     Serve(ServeArgs),
     /// Apply pending migrations and exit (idempotent).
     Migrate(DatabaseArgs),
+    /// Check or rebuild the hot projection from its source tables; prints a JSON report.
+    Projection(ProjectionArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ProjectionArgs {
+    #[command(subcommand)]
+    pub action: ProjectionAction,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// Customers per batch (and per transaction, for a rebuild).
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(i64).range(1..=10_000))]
+    pub batch_size: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Subcommand)]
+pub enum ProjectionAction {
+    /// Report how many rows differ from a recompute, and since when; changes nothing.
+    Check,
+    /// Rewrite the rows that differ, in batches, without blocking writers for longer than a batch.
+    Rebuild,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -61,6 +82,10 @@ pub struct ServeArgs {
     pub role: Role,
     #[arg(long, env = "CRM_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
+    /// Seconds between background checks of the hot projection (the staleness metrics); 0 turns
+    /// them off. Run by the `all` and `relay` roles.
+    #[arg(long, env = "CRM_PROJECTION_CHECK_INTERVAL", value_parser = parse_seconds, default_value = "300")]
+    pub projection_check_interval: Duration,
     /// Apply pending migrations before serving. Always done for the private PostgreSQL; with
     /// DATABASE_URL the chart runs `crm-server migrate` as a hook instead.
     #[arg(long, env = "CRM_MIGRATE")]
@@ -129,6 +154,11 @@ impl Role {
 
     pub fn serves_commands(self) -> bool {
         matches!(self, Role::All | Role::Command)
+    }
+
+    /// Background work that must not run once per replica of the scaled-out roles.
+    pub fn runs_background_jobs(self) -> bool {
+        matches!(self, Role::All | Role::Relay)
     }
 }
 

@@ -11,6 +11,7 @@
 //! - [`outbox`]: the transactional outbox, written in the caller's transaction.
 //! - [`embedded_pg`]: a private PostgreSQL from the system's binaries, for the embedded default
 //!   and the test harness.
+//! - [`jobs`]: background work of the `all` and `relay` roles.
 //! - [`metrics`], [`telemetry`], [`state`]: what the handlers share.
 //! - `testing` (feature `testing`): the PostgreSQL test harness and repository checks.
 
@@ -20,6 +21,7 @@ pub mod domain;
 pub mod embedded_pg;
 pub mod error;
 pub mod http;
+pub mod jobs;
 pub mod metrics;
 pub mod outbox;
 pub mod state;

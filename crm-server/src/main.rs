@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use crm_server::config::{Cli, Command, DatabaseArgs, ServeArgs};
+use crm_server::config::{Cli, Command, DatabaseArgs, ProjectionAction, ProjectionArgs, ServeArgs};
 use crm_server::db::{self, Database};
 use crm_server::telemetry::{self, LogFilter};
 use crm_server::{AppState, http};
@@ -23,6 +23,7 @@ fn main() -> ExitCode {
             match cli.command {
                 Command::Serve(args) => serve(args, log_filter).await,
                 Command::Migrate(args) => migrate(args).await,
+                Command::Projection(args) => projection(args).await,
             }
         })
     });
@@ -58,7 +59,17 @@ async fn serve_on(args: &ServeArgs, database: &Database, log_filter: LogFilter) 
     let state = AppState::load(pool.clone(), args.role, args.http.clone(), log_filter)
         .await
         .context("loading the field catalog")?;
+    let checker =
+        (args.role.runs_background_jobs() && !args.projection_check_interval.is_zero()).then(|| {
+            tokio::spawn(crm_server::jobs::check_projection_periodically(
+                state.clone(),
+                args.projection_check_interval,
+            ))
+        });
     let served = http::serve(listener, http::app(state), shutdown_signal(), args.http.shutdown_timeout).await;
+    if let Some(checker) = checker {
+        checker.abort();
+    }
     pool.close().await;
     tracing::info!("database pool closed");
     served.context("serving HTTP")
@@ -77,6 +88,27 @@ async fn migrate(args: DatabaseArgs) -> anyhow::Result<()> {
     .await;
     let closed = database.close().await;
     migrated.and(closed)
+}
+
+async fn projection(args: ProjectionArgs) -> anyhow::Result<()> {
+    let database = Database::open(&args.database).await?;
+    let result = async {
+        let pool = db::connect(database.url(), 2).await.context("connecting to PostgreSQL")?;
+        let report = match args.action {
+            ProjectionAction::Check => {
+                serde_json::to_string_pretty(&db::projection::check(&pool, args.batch_size).await?)?
+            }
+            ProjectionAction::Rebuild => {
+                serde_json::to_string_pretty(&db::projection::rebuild(&pool, args.batch_size).await?)?
+            }
+        };
+        pool.close().await;
+        println!("{report}");
+        anyhow::Ok(())
+    }
+    .await;
+    let closed = database.close().await;
+    result.and(closed)
 }
 
 /// SIGINT (Ctrl-C) or SIGTERM (Kubernetes).

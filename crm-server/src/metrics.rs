@@ -39,6 +39,9 @@ pub struct Metrics {
     http_duration: Family<HttpLabels, Histogram>,
     db_connections: Family<PoolLabels, Gauge>,
     db_max_connections: Gauge,
+    projection_drifted_rows: Gauge,
+    projection_oldest_unrefreshed_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
+    projection_last_check: Gauge<f64, std::sync::atomic::AtomicU64>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -81,7 +84,34 @@ impl Metrics {
             "Configured size limit of the database pool",
             db_max_connections.clone(),
         );
-        Metrics { registry, http_requests, http_duration, db_connections, db_max_connections }
+        let projection_drifted_rows = Gauge::default();
+        registry.register(
+            "projection_drifted_rows",
+            "Hot projection rows that differ from a recompute from the sources, at the last check",
+            projection_drifted_rows.clone(),
+        );
+        let projection_oldest_unrefreshed_seconds = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        registry.register(
+            "projection_oldest_unrefreshed_seconds",
+            "Age of the oldest source change the hot projection does not reflect, at the last check (0: none)",
+            projection_oldest_unrefreshed_seconds.clone(),
+        );
+        let projection_last_check = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        registry.register(
+            "projection_last_check_timestamp_seconds",
+            "Unix time of the last completed check of the hot projection",
+            projection_last_check.clone(),
+        );
+        Metrics {
+            registry,
+            http_requests,
+            http_duration,
+            db_connections,
+            db_max_connections,
+            projection_drifted_rows,
+            projection_oldest_unrefreshed_seconds,
+            projection_last_check,
+        }
     }
 
     pub fn observe_request(&self, method: &axum::http::Method, route: &str, status: u16, elapsed: Duration) {
@@ -97,6 +127,18 @@ impl Metrics {
         self.db_connections.get_or_create(&PoolLabels { state: "idle" }).set(idle);
         self.db_connections.get_or_create(&PoolLabels { state: "in_use" }).set((size - idle).max(0));
         self.db_max_connections.set(i64::from(pool.options().get_max_connections()));
+    }
+
+    pub fn observe_projection_check(
+        &self,
+        report: &crate::db::projection::CheckReport,
+        now: time::OffsetDateTime,
+    ) {
+        self.projection_drifted_rows.set(i64::try_from(report.drifted_rows).unwrap_or(i64::MAX));
+        let age =
+            report.oldest_unrefreshed_change.map_or(0.0, |oldest| (now - oldest).as_seconds_f64().max(0.0));
+        self.projection_oldest_unrefreshed_seconds.set(age);
+        self.projection_last_check.set(now.unix_timestamp() as f64);
     }
 
     pub fn encode(&self) -> Result<String, std::fmt::Error> {

@@ -10,6 +10,7 @@ use anyhow::Context;
 pub mod contacts;
 pub mod customers;
 pub mod fields;
+pub mod projection;
 pub mod search;
 
 use sqlx::migrate::Migrator;

@@ -160,6 +160,22 @@ pub async fn search(
     Ok(Page { rows, next })
 }
 
+/// The plan PostgreSQL chooses for the first query of a page (for tests and diagnosis).
+pub async fn explain(
+    conn: &mut PgConnection,
+    filter: &CustomerFilter,
+    sort: Sort,
+    limit: i64,
+) -> Result<Value, sqlx::Error> {
+    let mut query = build(filter, sort, Phase::WithValue, None, limit + 1);
+    let mut explain: QueryBuilder<Postgres> = QueryBuilder::new("EXPLAIN (FORMAT JSON) ");
+    explain.push(query.sql().as_str());
+    let sql = explain.into_string();
+    let arguments =
+        sqlx::Execute::take_arguments(&mut query.build()).map_err(sqlx::Error::Encode)?.unwrap_or_default();
+    sqlx::query_scalar_with(sqlx::AssertSqlSafe(sql), arguments).fetch_one(conn).await
+}
+
 fn build<'a>(
     filter: &'a CustomerFilter,
     sort: Sort,

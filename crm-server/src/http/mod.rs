@@ -17,6 +17,7 @@ mod health;
 mod observe;
 pub mod preconditions;
 pub mod problem;
+mod projection;
 
 use std::future::{Future, IntoFuture};
 use std::time::Duration;
@@ -64,7 +65,8 @@ fn api_router(role: Role) -> OpenApiRouter<AppState> {
         .routes(routes!(health::readyz))
         .routes(routes!(health::metrics))
         .routes(routes!(health::openapi_json))
-        .routes(routes!(admin::get_log_level, admin::put_log_level));
+        .routes(routes!(admin::get_log_level, admin::put_log_level))
+        .routes(routes!(projection::staleness));
     if role.serves_queries() {
         router = router.merge(customers::queries()).merge(contacts::queries()).merge(fields::queries());
     }

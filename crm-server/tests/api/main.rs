@@ -8,4 +8,6 @@ mod fields;
 mod health;
 mod openapi;
 mod outbox;
+mod projection;
 mod repository;
+mod search;
