@@ -23,16 +23,14 @@ CREATE TABLE customer (
     contactability_status      text        NOT NULL DEFAULT 'CONTACTABLE'
         CHECK (contactability_status IN ('CONTACTABLE', 'SOFT_BOUNCE', 'HARD_BOUNCE', 'OPTED_OUT')),
     alternate_channel_required boolean     NOT NULL DEFAULT false,
-    -- Optimistic concurrency: `version` is the customer's ETag, `fields_version` that of its
-    -- dynamic fields; every write bumps the one it changes.
+    -- Optimistic concurrency: the customer's ETag; every write of these columns bumps it. (The
+    -- version of the dynamic fields lives on the hot projection row, see there.)
     version                    bigint      NOT NULL DEFAULT 1,
-    fields_version             bigint      NOT NULL DEFAULT 1,
-    fields_changed_at          timestamptz,
     created_at                 timestamptz NOT NULL DEFAULT now(),
     updated_at                 timestamptz NOT NULL DEFAULT now(),
     CHECK (NOT (is_chain AND parent_account_id IS NOT NULL)),
     CHECK (parent_account_id IS DISTINCT FROM id)
-);
+) WITH (fillfactor = 90);
 
 CREATE INDEX customer_parent_idx ON customer (parent_account_id, id) WHERE parent_account_id IS NOT NULL;
 
@@ -137,8 +135,15 @@ CREATE INDEX field_value_history_customer_idx ON field_value_history (customer_i
 -- in the same transaction as the change it reflects, one statement touching only the columns of
 -- the fields that changed (crm_server::domain::projection). `name_key` and `territory` are
 -- denormalised from customer so that a search is one index scan.
+--
+-- It also holds the version of the customer's dynamic fields (their ETag): every field write
+-- bumps it, so a write of hot fields is one row update for both, the row lock serialises writers
+-- of one customer's fields, and a write of cold fields is a HOT update of this narrow row (the
+-- fillfactor leaves room for that) without touching the wide customer row.
 CREATE TABLE cm_customer_hot_proj (
     customer_id            uuid PRIMARY KEY REFERENCES customer (id) ON DELETE CASCADE,
+    fields_version         bigint NOT NULL DEFAULT 1,
+    fields_changed_at      timestamptz,
     territory              text NOT NULL,
     -- lower(name) in byte order: serves both prefix search and sorting by name from one index,
     -- whatever the database's collation.
@@ -153,8 +158,9 @@ CREATE TABLE cm_customer_hot_proj (
     season_end             date,
     renewal_date           date,
     exclusivity            boolean,
-    updated_at             timestamptz NOT NULL DEFAULT now()
-);
+    updated_at             timestamptz NOT NULL DEFAULT now(),
+    CHECK (season_end >= season_start)
+) WITH (fillfactor = 80);
 
 -- Each equality filter leads an index that continues in the default sort order (name), so a
 -- filtered first page is a short range scan; range filters have their own index; the seeds'

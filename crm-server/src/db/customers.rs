@@ -27,13 +27,12 @@ pub struct CustomerRow {
     pub contactability_status: String,
     pub alternate_channel_required: bool,
     pub version: i64,
-    pub fields_version: i64,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
 }
 
 const COLUMNS: &str = "id, name, segment, is_chain, parent_account_id, territory, street, postal_code, city, \
-    country, region, contactability_status, alternate_channel_required, version, fields_version, created_at, updated_at";
+    country, region, contactability_status, alternate_channel_required, version, created_at, updated_at";
 
 /// The columns of [`CustomerRow`], qualified by `alias`.
 pub fn columns(alias: &str) -> String {

@@ -2,8 +2,8 @@
 //!
 //! Writers keep the projection current in their own transactions; this is the fallback (nightly
 //! rebuild, repair after manual SQL) and the measure of drift. Both walk customers in id order in
-//! batches; a rebuild batch share-locks its customers with SKIP LOCKED, so it never waits for a
-//! writer (a customer being written is refreshed by that writer and retried at the end), and a
+//! batches; a rebuild batch share-locks its customers (customer and projection rows) with SKIP
+//! LOCKED, so it never waits for a writer (a customer being written is retried at the end), and a
 //! writer waits at most for one short batch.
 
 use std::sync::LazyLock;
@@ -169,12 +169,28 @@ async fn rebuild_batch(
     skip_locked: bool,
 ) -> Result<(u64, Vec<Uuid>), sqlx::Error> {
     let mut tx = pool.begin().await?;
-    let lock = if skip_locked {
-        "SELECT id FROM customer WHERE id = ANY($1) ORDER BY id FOR SHARE SKIP LOCKED"
-    } else {
-        "SELECT id FROM customer WHERE id = ANY($1) ORDER BY id FOR SHARE"
-    };
-    let locked: Vec<Uuid> = sqlx::query_scalar(lock).bind(ids).fetch_all(&mut *tx).await?;
+    // Writers of customer attributes hold the customer row, writers of fields the projection row;
+    // a customer is rebuilt only with both (or with no projection row to hold).
+    let skip = if skip_locked { " SKIP LOCKED" } else { "" };
+    let customers: Vec<Uuid> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT id FROM customer WHERE id = ANY($1) ORDER BY id FOR SHARE{skip}"
+    )))
+    .bind(ids)
+    .fetch_all(&mut *tx)
+    .await?;
+    let existing: Vec<Uuid> =
+        sqlx::query_scalar("SELECT customer_id FROM cm_customer_hot_proj WHERE customer_id = ANY($1)")
+            .bind(&customers)
+            .fetch_all(&mut *tx)
+            .await?;
+    let held: Vec<Uuid> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT customer_id FROM cm_customer_hot_proj WHERE customer_id = ANY($1) ORDER BY customer_id FOR SHARE{skip}"
+    )))
+    .bind(&existing)
+    .fetch_all(&mut *tx)
+    .await?;
+    let locked: Vec<Uuid> =
+        customers.into_iter().filter(|id| !existing.contains(id) || held.contains(id)).collect();
     // A new statement, so (read committed) a new snapshot that sees every write committed
     // before the locks were granted.
     let written: Vec<Uuid> =

@@ -100,7 +100,7 @@ async fn the_binary_serves_on_its_private_database_and_stops_it_on_sigint() {
         .args(["serve", "--listen", "127.0.0.1:0"])
         .env_remove("DATABASE_URL")
         .env("CRM_DATA_DIR", dir.path().join("pg"))
-        .env("CRM_LOG", "info")
+        .env("CRM_LOG", "info,crm_server::http::observe=debug")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()

@@ -1,0 +1,472 @@
+//! Benchmark of the field bridge at 100,000 customers (a program, not a test: it prints figures).
+//!
+//! `cargo bench -p crm-server --bench crm_fields`
+//!
+//! In one run, on a private PostgreSQL with production settings (fsync on):
+//! - `GET /customers` for each hot filter over loopback HTTP: requests/s and p50/p95/p99;
+//! - `PATCH /customers/{id}/fields` (projection and outbox written in the same transaction), with
+//!   clients that keep each customer's ETag as a real client would;
+//! - pgbench running the very same SQL transaction as the PATCH, and the ratio server/pgbench;
+//! - the seeds' design (a trigger recomputing the whole projection row from five queries on every
+//!   field write) under the same pgbench load, with pages touched and WAL written per write.
+//!
+//! Environment: BENCH_CUSTOMERS (100000), BENCH_SECONDS per measurement (5), BENCH_CLIENTS (8),
+//! BENCH_READ_CLIENTS for the read latencies (2).
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use sqlx::{Connection, PgConnection, PgPool};
+use uuid::Uuid;
+
+use crm_server::db;
+use crm_server::embedded_pg::{Cluster, Options, find_bin_dir};
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+struct Stats {
+    requests: u64,
+    errors: u64,
+    elapsed: Duration,
+    latencies: Vec<Duration>,
+}
+
+impl Stats {
+    fn percentile(&self, p: f64) -> f64 {
+        if self.latencies.is_empty() {
+            return f64::NAN;
+        }
+        let index = ((self.latencies.len() as f64 - 1.0) * p).round() as usize;
+        self.latencies[index].as_secs_f64() * 1000.0
+    }
+
+    fn row(&self, name: &str) -> String {
+        format!(
+            "| {name} | {:.0} | {:.2} | {:.2} | {:.2} | {} |",
+            self.requests as f64 / self.elapsed.as_secs_f64(),
+            self.percentile(0.50),
+            self.percentile(0.95),
+            self.percentile(0.99),
+            self.errors
+        )
+    }
+}
+
+type HttpClient = Client<HttpConnector, Full<Bytes>>;
+
+/// Runs `clients` loops of `request` for `duration`; each returns whether it succeeded.
+async fn load<F, Fut>(clients: usize, duration: Duration, request: F) -> Stats
+where
+    F: Fn(HttpClient, usize) -> Fut + Send + Sync + Clone + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
+    let started = Instant::now();
+    let deadline = started + duration;
+    let mut workers = Vec::new();
+    for worker in 0..clients {
+        let request = request.clone();
+        workers.push(tokio::spawn(async move {
+            let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
+            let (mut latencies, mut errors, mut n) = (Vec::new(), 0u64, 0usize);
+            while Instant::now() < deadline {
+                let sent = Instant::now();
+                let ok = request(client.clone(), worker * 1_000_003 + n).await;
+                latencies.push(sent.elapsed());
+                errors += u64::from(!ok);
+                n += 1;
+            }
+            (latencies, errors)
+        }));
+    }
+    let mut stats = Stats { requests: 0, errors: 0, elapsed: Duration::ZERO, latencies: Vec::new() };
+    for worker in workers {
+        let (latencies, errors) = worker.await.expect("a load worker");
+        stats.requests += latencies.len() as u64;
+        stats.errors += errors;
+        stats.latencies.extend(latencies);
+    }
+    stats.elapsed = started.elapsed();
+    stats.latencies.sort();
+    stats
+}
+
+async fn send(
+    client: &HttpClient,
+    request: http::Request<Full<Bytes>>,
+) -> Option<(http::StatusCode, http::HeaderMap, Bytes)> {
+    let response = client.request(request).await.ok()?;
+    let (parts, body) = response.into_parts();
+    Some((parts.status, parts.headers, body.collect().await.ok()?.to_bytes()))
+}
+
+/// A deterministic, well-spread choice of customer for request number `n` (splitmix64).
+fn pick(n: usize, len: usize) -> usize {
+    let mut z = (n as u64).wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    ((z ^ (z >> 31)) % len as u64) as usize
+}
+
+/// Starts the release binary on `url` and returns it with its address.
+fn start_server(url: &str) -> (std::process::Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_crm-server"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("DATABASE_URL", url)
+        .env("CRM_LOG", "warn,crm_server=info")
+        .env("CRM_LOG_FORMAT", "json")
+        .env("CRM_DB_MAX_CONNECTIONS", "16")
+        .env("CRM_PROJECTION_CHECK_INTERVAL", "0")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting crm-server");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut lines = BufReader::new(stderr).lines();
+    let address = loop {
+        let line = lines.next().expect("crm-server exited before serving").expect("a log line");
+        let json: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+        if json["message"] == "serving the CRM API" {
+            break json["address"].as_str().expect("an address").to_owned();
+        }
+    };
+    // Keep draining the log so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    (child, address)
+}
+
+/// pgbench's tps for `script` (prepared statements, `clients` connections).
+fn pgbench(bin: &Path, url: &str, script: &Path, clients: usize, seconds: u64) -> f64 {
+    // Next to initdb, or on PATH (Debian puts a wrapper in /usr/bin).
+    let program = if bin.join("pgbench").is_file() { bin.join("pgbench") } else { "pgbench".into() };
+    let output = Command::new(program)
+        .args([
+            "-n",
+            "-M",
+            "prepared",
+            "-c",
+            &clients.to_string(),
+            "-j",
+            "2",
+            "-T",
+            &seconds.to_string(),
+            "-f",
+        ])
+        .arg(script)
+        .arg(url)
+        .output()
+        .expect("running pgbench");
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "pgbench failed:\n{text}\n{}\nscript:\n{}",
+        String::from_utf8_lossy(&output.stderr),
+        std::fs::read_to_string(script).unwrap_or_default()
+    );
+    text.lines()
+        .find_map(|l| l.strip_prefix("tps = ")?.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no tps in pgbench output:\n{text}"))
+}
+
+/// Pages touched (shared buffer hits + reads) and WAL bytes per transaction while `run` runs.
+async fn costs(pool: &PgPool, database: &str, run: impl FnOnce() -> f64) -> (f64, f64, f64) {
+    let sample = |pool: PgPool, database: String| async move {
+        sqlx::query_as::<_, (i64, i64, i64)>(
+            "SELECT blks_hit + blks_read, xact_commit, (pg_current_wal_lsn() - '0/0'::pg_lsn)::int8
+               FROM pg_stat_database, (SELECT pg_stat_clear_snapshot()) s WHERE datname = $1",
+        )
+        .bind(database)
+        .fetch_one(&pool)
+        .await
+        .expect("database statistics")
+    };
+    let (blocks, commits, wal) = sample(pool.clone(), database.to_owned()).await;
+    let tps = run();
+    // Statistics are flushed by backends at most every second.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (blocks2, commits2, wal2) = sample(pool.clone(), database.to_owned()).await;
+    let transactions = (commits2 - commits).max(1) as f64;
+    (tps, (blocks2 - blocks) as f64 / transactions, (wal2 - wal) as f64 / transactions)
+}
+
+/// The seeds' design: every field write recomputes the whole projection row from five queries
+/// (reproduced from the seed contract's `recompute_customer_hot`, adapted to this schema).
+const SEEDS_TRIGGER: &str = r#"
+CREATE FUNCTION recompute_customer_hot(p_customer_id uuid) RETURNS void AS $$
+DECLARE
+  v_roi_bucket text; v_roi_value numeric(12,2); v_dm_count int; v_has_exec bool;
+  v_season_start date; v_season_end date; v_renewal date; v_excl bool;
+BEGIN
+  SELECT (value->>'bucket')::text, (value->>'value')::numeric INTO v_roi_bucket, v_roi_value
+    FROM field_values WHERE customer_id = p_customer_id AND field_key = 'roi_potential';
+  SELECT (value->>'count')::int, coalesce((value->>'has_exec_alignment')::boolean, false) INTO v_dm_count, v_has_exec
+    FROM field_values WHERE customer_id = p_customer_id AND field_key = 'decision_makers';
+  SELECT (value->>'season_start')::date, (value->>'season_end')::date INTO v_season_start, v_season_end
+    FROM field_values WHERE customer_id = p_customer_id AND field_key = 'seasonal_menu_cycle';
+  SELECT (value->>'renewal_date')::date, (value->>'exclusivity')::boolean INTO v_renewal, v_excl
+    FROM field_values WHERE customer_id = p_customer_id AND field_key = 'current_supplier_contracts';
+  UPDATE cm_customer_hot_proj SET roi_bucket = v_roi_bucket, roi_value = v_roi_value,
+         decision_maker_count = v_dm_count, has_exec_alignment = v_has_exec, season_start = v_season_start,
+         season_end = v_season_end, renewal_date = v_renewal, exclusivity = v_excl, updated_at = now()
+   WHERE customer_id = p_customer_id;
+END $$ LANGUAGE plpgsql;
+CREATE FUNCTION trg_recompute_hot_on_field() RETURNS trigger AS $$
+BEGIN PERFORM recompute_customer_hot(NEW.customer_id); RETURN NEW; END $$ LANGUAGE plpgsql;
+CREATE TRIGGER t_field_values_recompute AFTER INSERT OR UPDATE ON field_values
+  FOR EACH ROW EXECUTE FUNCTION trg_recompute_hot_on_field();
+"#;
+
+/// The customer of a pgbench transaction.
+const CUSTOMER: &str = "(SELECT id FROM bench_ids WHERE n = :n)";
+const ROI: &str = "jsonb_build_object('bucket', 'HIGH', 'value', :v::numeric / 100)";
+const DECISION_MAKERS: &str =
+    "jsonb_build_object('count', :v::int % 10, 'has_exec_alignment', :v::int % 2 = 0)";
+const CONTRACT: &str =
+    "jsonb_build_object('renewal_date', date '2026-01-01' + :v::int % 900, 'exclusivity', :v::int % 3 = 0)";
+const NOTES: &str = "to_jsonb('Saisonkarte ' || :v::int)";
+
+fn script(customers: usize, transaction: &str) -> String {
+    format!(
+        "\\set n random(1, {customers})\n\\set v random(0, 9999999)\nBEGIN;\n{transaction}\n{OUTBOX_INSERT}\nCOMMIT;\n"
+    )
+}
+
+/// The server's write statement for `fields`, with pgbench variables for its parameters.
+fn ours_transaction(fields: &[(&str, &str)]) -> String {
+    let keys: Vec<&str> = fields.iter().map(|(key, _)| *key).collect();
+    let input: Vec<String> = fields.iter().map(|(key, value)| format!("'{key}', {value}")).collect();
+    let statement = db::fields::patch_sql(&keys)
+        .replace("$1", CUSTOMER)
+        .replace(
+            "$2",
+            &format!(
+                "ARRAY[(SELECT fields_version FROM cm_customer_hot_proj WHERE customer_id = {CUSTOMER})]"
+            ),
+        )
+        .replace("$3", &format!("jsonb_build_object({})", input.join(", ")))
+        // pgbench takes `:name` for a variable even inside a string literal.
+        .replace("$4", "('service:' || 'bench')")
+        .replace("$5", "'bench'");
+    format!("{statement};")
+}
+
+/// The seeds' write: upsert the values (the trigger recomputes the row once per value) and
+/// audit them.
+fn seeds_transaction(fields: &[(&str, &str)]) -> String {
+    let rows: Vec<String> =
+        fields.iter().map(|(key, value)| format!("({CUSTOMER}, '{key}', {value}, 'bench')")).collect();
+    let history: Vec<String> =
+        fields.iter().map(|(key, value)| format!("({CUSTOMER}, '{key}', {value}, 'bench')")).collect();
+    format!(
+        "INSERT INTO field_values (customer_id, field_key, value, updated_by) VALUES {} \
+         ON CONFLICT (customer_id, field_key) DO UPDATE SET value = EXCLUDED.value, updated_at = now();\n\
+         INSERT INTO field_value_history (customer_id, field_key, new_value, actor) VALUES {};",
+        rows.join(", "),
+        history.join(", ")
+    )
+}
+
+const OUTBOX_INSERT: &str = "INSERT INTO event_outbox (id, event_type, type_version, source, aggregate_type, \
+    aggregate_id, correlation_id, actor_type, actor_id, data) VALUES (gen_random_uuid(), 'customer.fields.changed', 1, \
+    'crm.customer-management', 'customer', (SELECT id FROM bench_ids WHERE n = :n)::text, 'bench', 'service', 'bench', \
+    jsonb_build_object('value', :v::int));";
+
+#[tokio::main]
+async fn main() {
+    let customers: usize = env_or("BENCH_CUSTOMERS", 100_000);
+    let seconds: u64 = env_or("BENCH_SECONDS", 5);
+    let clients: usize = env_or("BENCH_CLIENTS", 8);
+    let read_clients: usize = env_or("BENCH_READ_CLIENTS", 2);
+    let duration = Duration::from_secs(seconds);
+    let bin = find_bin_dir().expect("PostgreSQL server binaries");
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let cluster =
+        Cluster::start(&Options { root: dir.path().join("pg"), ephemeral: false }).expect("PostgreSQL");
+    let url = cluster.url("bench");
+    let seeds_url = cluster.url("bench_seeds");
+
+    eprintln!("seeding {customers} customers ...");
+    let seeded = Instant::now();
+    db::create_database_if_missing(&cluster.url("postgres"), "bench").await.expect("database");
+    let pool = db::connect(&url, 4).await.expect("pool");
+    db::migrate(&pool).await.expect("migrations");
+    let seed = include_str!("../bench/seed-customers.sql").replace(":customers", &customers.to_string());
+    sqlx::raw_sql(sqlx::AssertSqlSafe(seed)).execute(&pool).await.expect("seed");
+    sqlx::raw_sql(
+        "CREATE TABLE bench_ids AS SELECT row_number() OVER (ORDER BY id)::int AS n, id FROM customer;
+                   ALTER TABLE bench_ids ADD PRIMARY KEY (n);",
+    )
+    .execute(&pool)
+    .await
+    .expect("bench ids");
+    sqlx::query("VACUUM ANALYZE").execute(&pool).await.expect("vacuum");
+    let ids: Vec<Uuid> =
+        sqlx::query_scalar("SELECT id FROM bench_ids ORDER BY n").fetch_all(&pool).await.expect("ids");
+    pool.close().await;
+    // The seeds' design gets its own copy of the same data.
+    let mut admin = PgConnection::connect(&cluster.url("postgres")).await.expect("admin");
+    sqlx::query("CREATE DATABASE bench_seeds TEMPLATE bench").execute(&mut admin).await.expect("copy");
+    eprintln!("seeded in {:.1}s", seeded.elapsed().as_secs_f64());
+
+    let (mut server, address) = start_server(&url);
+    let ids = Arc::new(ids);
+    let base = Arc::new(format!("http://{address}"));
+
+    // Reads: each hot filter with the sort that suits it, and the default order.
+    let reads = [
+        ("sample_status=DELIVERED&sort=-sample_last_event_at", "sample status, newest event first"),
+        ("sample_status=FEEDBACK_SUCCESS", "sample status, by name"),
+        ("roi_bucket=HIGH&sort=-roi_value", "ROI bucket, highest value first"),
+        ("roi_bucket=MID", "ROI bucket, by name"),
+        ("season_from=2026-12-01&season_to=2026-12-24", "season window overlap"),
+        ("renewal_before=2026-06-30&sort=renewal_date", "renewal before, soonest first"),
+        ("exclusivity=true", "exclusivity"),
+        ("decision_maker_count_min=8", "decision makers >= 8"),
+        ("territory=NRW&name=zum", "territory and name prefix"),
+    ];
+    // Each read twice: saturating the machine (`clients`) for its capacity, and at a moderate
+    // load (`read_clients`) for the latency a user sees.
+    let mut table = vec![
+        format!(
+            "| request | req/s at {clients} clients | p50 ms | p95 ms | p99 ms at {read_clients} clients | errors |"
+        ),
+        "|---|---:|---:|---:|---:|---:|".to_owned(),
+    ];
+    for (query, name) in reads {
+        let url = Arc::new(format!("{base}/customers?{query}&limit=50"));
+        let get = move |client: HttpClient, _| {
+            let url = url.clone();
+            async move {
+                let request =
+                    http::Request::get(url.as_str()).body(Full::new(Bytes::new())).expect("request");
+                matches!(send(&client, request).await, Some((status, ..)) if status == http::StatusCode::OK)
+            }
+        };
+        let capacity = load(clients, duration, get.clone()).await;
+        let latency = load(read_clients, duration, get).await;
+        table.push(format!(
+            "| GET /customers?{query} ({name}) | {:.0} | {:.2} | {:.2} | {:.2} | {} |",
+            capacity.requests as f64 / capacity.elapsed.as_secs_f64(),
+            latency.percentile(0.50),
+            latency.percentile(0.95),
+            latency.percentile(0.99),
+            capacity.errors + latency.errors
+        ));
+        eprintln!("{}", table.last().map(String::as_str).unwrap_or_default());
+    }
+    table.push(format!("\n| write | tx/s at {clients} clients | p50 ms | p95 ms | p99 ms | errors |"));
+    table.push("|---|---:|---:|---:|---:|---:|".to_owned());
+
+    // Writes, with each customer's ETag tracked as a client would.
+    let versions: Arc<Vec<AtomicI64>> = Arc::new((0..ids.len()).map(|_| AtomicI64::new(1)).collect());
+    let conflicts = Arc::new(AtomicI64::new(0));
+    let write = {
+        let (ids, base, versions, conflicts) =
+            (ids.clone(), base.clone(), versions.clone(), conflicts.clone());
+        load(clients, duration, move |client, n| {
+            let (ids, base, versions, conflicts) =
+                (ids.clone(), base.clone(), versions.clone(), conflicts.clone());
+            async move {
+                let index = pick(n, ids.len());
+                let body =
+                    format!(r#"{{"roi_potential": {{"bucket": "HIGH", "value": {}.5}}}}"#, n % 100_000);
+                let request = http::Request::patch(format!("{base}/customers/{}/fields", ids[index]))
+                    .header("content-type", "application/json")
+                    .header("if-match", format!("\"f{}\"", versions[index].load(Ordering::Relaxed)))
+                    .body(Full::new(Bytes::from(body)))
+                    .expect("request");
+                let Some((status, headers, _)) = send(&client, request).await else { return false };
+                let version = headers
+                    .get("etag")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim_matches('"').trim_start_matches('f').parse().ok());
+                if let Some(version) = version {
+                    versions[index].store(version, Ordering::Relaxed);
+                }
+                if status == http::StatusCode::PRECONDITION_FAILED {
+                    conflicts.fetch_add(1, Ordering::Relaxed);
+                }
+                status == http::StatusCode::OK
+            }
+        })
+        .await
+    };
+    table.push(
+        write.row(
+            "PATCH /customers/{id}/fields (roi_potential; projection and outbox in the same transaction)",
+        ),
+    );
+    let server_tps = (write.requests - write.errors) as f64 / write.elapsed.as_secs_f64();
+    let _ = server.kill();
+    let _ = server.wait();
+
+    // pgbench: the same transactions as PATCHes of one hot field, three hot fields and one cold
+    // field (BEGIN, the write statement, the outbox insert, COMMIT), with the expected version
+    // looked up in the statement instead of sent by a client; and the seeds' design doing the
+    // same writes on its copy of the data.
+    let seeds_pool = db::connect(&seeds_url, 2).await.expect("pool");
+    sqlx::raw_sql(SEEDS_TRIGGER).execute(&seeds_pool).await.expect("the seeds' trigger");
+    let pool = db::connect(&url, 2).await.expect("pool");
+    let scenarios: [(&str, &[(&str, &str)]); 3] = [
+        ("one hot field", &[("roi_potential", ROI)]),
+        (
+            "three hot fields",
+            &[
+                ("roi_potential", ROI),
+                ("decision_makers", DECISION_MAKERS),
+                ("current_supplier_contracts", CONTRACT),
+            ],
+        ),
+        ("one cold field", &[("menu_notes", NOTES)]),
+    ];
+    let mut writes = vec![
+        "| write (pgbench, same SQL as the server) | design | tx/s | pages touched / tx | WAL bytes / tx |"
+            .to_owned(),
+        "|---|---|---:|---:|---:|".to_owned(),
+    ];
+    let mut one_hot_tps = f64::NAN;
+    for (name, fields) in scenarios {
+        let ours = dir.path().join(format!("ours-{}.sql", fields.len()));
+        std::fs::write(&ours, script(customers, &ours_transaction(fields))).expect("pgbench script");
+        let (tps, pages, wal) = costs(&pool, "bench", || pgbench(&bin, &url, &ours, clients, seconds)).await;
+        if name == "one hot field" {
+            one_hot_tps = tps;
+        }
+        writes.push(format!("| {name} | one statement, projection columns of the written hot fields | {tps:.0} | {pages:.1} | {wal:.0} |"));
+        let theirs = dir.path().join(format!("seeds-{}.sql", fields.len()));
+        std::fs::write(&theirs, script(customers, &seeds_transaction(fields))).expect("pgbench script");
+        let (tps, pages, wal) =
+            costs(&seeds_pool, "bench_seeds", || pgbench(&bin, &seeds_url, &theirs, clients, seconds)).await;
+        writes.push(format!("| {name} | the seeds' trigger: five-query recompute per written row | {tps:.0} | {pages:.1} | {wal:.0} |"));
+        eprintln!("{}", writes.last().map(String::as_str).unwrap_or_default());
+    }
+    pool.close().await;
+    seeds_pool.close().await;
+    cluster.stop().expect("stopping PostgreSQL");
+
+    println!(
+        "\n{customers} customers, {clients} clients, {seconds} s per measurement, PostgreSQL with fsync on\n"
+    );
+    for row in &table {
+        println!("{row}");
+    }
+    println!(
+        "\nPATCH conflicts answered 412 (client retried with the returned ETag): {}",
+        conflicts.load(Ordering::Relaxed)
+    );
+    println!("\n{}", writes.join("\n"));
+    println!(
+        "\nserver PATCH {server_tps:.0} tx/s / pgbench same transaction {one_hot_tps:.0} tx/s = {:.0}%",
+        100.0 * server_tps / one_hot_tps
+    );
+}
