@@ -14,11 +14,10 @@ use uuid::Uuid;
 
 use crate::db::{contacts, customers};
 use crate::domain::customer::{Contact, ContactInput, ContactRole, validate_roles};
-use crate::domain::merge_patch;
 use crate::error::{Error, Problem};
 use crate::http::caller::Caller;
 use crate::http::customers::not_found as customer_not_found;
-use crate::http::extract::{AppJson, AppPath, from_value};
+use crate::http::extract::{AppJson, AppPath, merged};
 use crate::http::preconditions::{IfMatch, Tagged};
 use crate::outbox::{self, EventType, NewEvent, Origin};
 use crate::state::AppState;
@@ -161,17 +160,10 @@ async fn patch_contact(
     let expected = if_match.expected(Tagged::Contact, state.http.require_if_match)?;
     let mut tx = state.db.begin().await?;
     let version = contacts::lock(&mut tx, id).await?.ok_or_else(|| not_found(id))?;
-    if !expected.admits(version) {
-        return Err(Error::PreconditionFailed {
-            detail: format!("contact {id} is at version {version}; read it again and retry"),
-            etag: Some(Tagged::Contact.etag(version)),
-        });
-    }
+    expected.check(Tagged::Contact, version)?;
     let row = contacts::find(&mut tx, id).await?.ok_or_else(|| not_found(id))?;
     let current = row.draft();
-    let mut target = serde_json::to_value(current.to_input()).map_err(anyhow::Error::from)?;
-    merge_patch::apply(&mut target, &patch);
-    let draft = from_value::<ContactInput>(target)?.validate().map_err(Error::Unprocessable)?;
+    let draft = merged(&current.to_input(), &patch)?.validate().map_err(Error::Unprocessable)?;
     let changed: Vec<&str> = [
         ("firstName", current.first_name != draft.first_name),
         ("lastName", current.last_name != draft.last_name),

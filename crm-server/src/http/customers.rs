@@ -15,11 +15,12 @@ use uuid::Uuid;
 
 use crate::db::customers;
 use crate::db::search::{self, After, CustomerFilter, HotRow, Sort};
+use crate::domain::cursor;
 use crate::domain::customer::{Customer, CustomerInput, is_territory};
-use crate::domain::{cursor, merge_patch};
 use crate::error::{Error, FieldError, Problem};
 use crate::http::caller::Caller;
-use crate::http::extract::{AppJson, AppPath, AppQuery, from_value};
+use crate::http::extract::{AppJson, AppPath, AppQuery, merged};
+use crate::http::paging;
 use crate::http::preconditions::{IfMatch, Tagged};
 use crate::outbox::{self, EventType, NewEvent};
 use crate::state::AppState;
@@ -115,16 +116,9 @@ async fn patch_customer(
     let expected = if_match.expected(Tagged::Customer, state.http.require_if_match)?;
     let mut tx = state.db.begin().await?;
     let row = customers::lock(&mut tx, id).await?.ok_or_else(|| not_found(id))?;
-    if !expected.admits(row.version) {
-        return Err(Error::PreconditionFailed {
-            detail: format!("customer {id} is at version {}; read it again and retry", row.version),
-            etag: Some(Tagged::Customer.etag(row.version)),
-        });
-    }
+    expected.check(Tagged::Customer, row.version)?;
     let current = row.draft()?;
-    let mut target = serde_json::to_value(current.to_input()).map_err(anyhow::Error::from)?;
-    merge_patch::apply(&mut target, &patch);
-    let draft = from_value::<CustomerInput>(target)?.validate().map_err(Error::Unprocessable)?;
+    let draft = merged(&current.to_input(), &patch)?.validate().map_err(Error::Unprocessable)?;
     let changed = current.changed_members(&draft);
     if changed.is_empty() {
         return Ok(([Tagged::Customer.header(row.version)], Json(row.to_api()?)));
@@ -265,10 +259,7 @@ impl ListQuery {
         if self.decision_maker_count_min.is_some_and(|n| n < 0) {
             errors.push(FieldError::parameter("decision_maker_count_min", "must not be negative"));
         }
-        let limit = self.limit.unwrap_or(50);
-        if !(1..=500).contains(&limit) {
-            errors.push(FieldError::parameter("limit", "between 1 and 500"));
-        }
+        let limit = paging::limit(self.limit, &mut errors);
         let filter = CustomerFilter {
             sample_status: self.sample_status,
             roi_bucket: self.roi_bucket.map(|b| b.as_str().to_owned()),
@@ -282,23 +273,13 @@ impl ListQuery {
             parent_account_id: self.parent_account_id,
         };
         let sort = self.sort.unwrap_or(Sort::Name);
-        let after = match &self.cursor {
-            None => None,
-            Some(token) => {
-                let decoded = cursor::decode(token, &list_name(sort), &filter.fingerprint())
-                    .map_err(|e| e.to_string())
-                    .and_then(|key| {
-                        After::from_json(&key).ok_or_else(|| "the cursor is malformed".to_owned())
-                    });
-                match decoded {
-                    Ok(after) => Some(after),
-                    Err(e) => {
-                        errors.push(FieldError::parameter("cursor", e));
-                        None
-                    }
-                }
-            }
-        };
+        let after = paging::after(
+            self.cursor.as_deref(),
+            &list_name(sort),
+            &filter.fingerprint(),
+            After::from_json,
+            &mut errors,
+        );
         if !errors.is_empty() {
             return Err(Error::BadRequest { detail: "invalid query parameters".into(), errors });
         }

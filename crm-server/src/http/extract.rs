@@ -105,6 +105,17 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
     Ok(value)
 }
 
+/// What a merge-patch `PATCH` asks the resource to become: `patch` (RFC 7396) applied to the
+/// current writable form, read back as `T`, so that the result obeys the same rules as a create.
+pub fn merged<T: serde::Serialize + DeserializeOwned>(
+    current: &T,
+    patch: &serde_json::Value,
+) -> Result<T, Error> {
+    let mut target = serde_json::to_value(current).map_err(anyhow::Error::from)?;
+    crate::domain::merge_patch::apply(&mut target, patch);
+    from_value(target)
+}
+
 /// Reads a JSON value (e.g. a merged patch) as `T`; a value of the wrong shape is a 422 naming its
 /// pointer.
 pub fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, Error> {

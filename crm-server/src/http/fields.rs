@@ -15,12 +15,12 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::db::fields::{self, Change, PatchOutcome};
-use crate::domain::cursor;
 use crate::domain::fields::FieldDefinition;
-use crate::error::{Error, FieldError, Problem};
+use crate::error::{Error, Problem};
 use crate::http::caller::Caller;
 use crate::http::customers::not_found;
 use crate::http::extract::{AppJson, AppPath, AppQuery};
+use crate::http::paging;
 use crate::http::preconditions::{Expected, IfMatch, Tagged};
 use crate::outbox::{self, EventType, NewEvent};
 use crate::state::AppState;
@@ -164,12 +164,7 @@ async fn patch_fields(
                 if matches!(expected, Expected::Any) {
                     continue;
                 }
-                return Err(Error::PreconditionFailed {
-                    detail: format!(
-                        "the fields of customer {id} are at version {current}; read them again and retry"
-                    ),
-                    etag: Some(Tagged::CustomerFields.etag(current)),
-                });
+                return Err(Tagged::CustomerFields.stale(current));
             }
             PatchOutcome::Applied { version, changes } => {
                 if !changes.is_empty() {
@@ -244,38 +239,18 @@ async fn history(
     AppPath(id): AppPath<Uuid>,
     AppQuery(query): AppQuery<HistoryQuery>,
 ) -> Result<Json<HistoryPage>, Error> {
-    let limit = query.limit.unwrap_or(50);
+    const LIST: &str = "field-history";
     let filters = format!("{id}:{:?}", query.key);
     let mut errors = Vec::new();
-    if !(1..=500).contains(&limit) {
-        errors.push(FieldError::parameter("limit", "between 1 and 500"));
-    }
-    let before = match &query.cursor {
-        None => None,
-        Some(token) => match cursor::decode(token, "field-history", &filters).map(|key| key.as_i64()) {
-            Ok(Some(before)) => Some(before),
-            Ok(None) => {
-                errors.push(FieldError::parameter("cursor", "the cursor is malformed"));
-                None
-            }
-            Err(e) => {
-                errors.push(FieldError::parameter("cursor", e.to_string()));
-                None
-            }
-        },
-    };
+    let limit = paging::limit(query.limit, &mut errors);
+    let before = paging::after(query.cursor.as_deref(), LIST, &filters, Value::as_i64, &mut errors);
     if !errors.is_empty() {
         return Err(Error::BadRequest { detail: "invalid query parameters".into(), errors });
     }
     let mut conn = state.db.acquire().await?;
     fields::version(&mut conn, id).await?.ok_or_else(|| not_found(id))?;
     let mut rows = fields::history(&mut conn, id, query.key.as_deref(), before, limit + 1).await?;
-    let next_cursor = if rows.len() as i64 > limit {
-        rows.truncate(limit as usize);
-        rows.last().map(|row| cursor::encode("field-history", &filters, json!(row.id)))
-    } else {
-        None
-    };
+    let next_cursor = paging::next(&mut rows, limit, LIST, &filters, |row| json!(row.id));
     let items = rows
         .into_iter()
         .map(|row| HistoryEntry {

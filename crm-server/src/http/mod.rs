@@ -15,6 +15,7 @@ pub mod extract;
 mod fields;
 mod health;
 mod observe;
+mod paging;
 pub mod preconditions;
 pub mod problem;
 mod projection;

@@ -34,6 +34,23 @@ impl Tagged {
         format!("\"{}{version}\"", self.letter())
     }
 
+    fn noun(self) -> &'static str {
+        match self {
+            Tagged::Customer => "customer",
+            Tagged::CustomerFields => "customer's fields",
+            Tagged::Contact => "contact",
+        }
+    }
+
+    /// The 412 for a write that expected another version than `current`; it carries the current
+    /// ETag so the client can re-read and retry.
+    pub fn stale(self, current: i64) -> Error {
+        Error::PreconditionFailed {
+            detail: format!("the {} is at version {current}; read it again and retry", self.noun()),
+            etag: Some(self.etag(current)),
+        }
+    }
+
     pub fn header(self, version: i64) -> (axum::http::HeaderName, HeaderValue) {
         let value = HeaderValue::from_str(&self.etag(version)).unwrap_or(HeaderValue::from_static("\"\""));
         (ETAG, value)
@@ -65,6 +82,11 @@ impl Expected {
             Expected::Any => true,
             Expected::OneOf(versions) => versions.contains(&version),
         }
+    }
+
+    /// Ok when `current` is admitted, else the 412 for `resource`.
+    pub fn check(&self, resource: Tagged, current: i64) -> Result<(), Error> {
+        if self.admits(current) { Ok(()) } else { Err(resource.stale(current)) }
     }
 }
 
