@@ -106,10 +106,13 @@ INSERT INTO field_catalog (key, label, description, schema, hot, writable_by) VA
  false, '{chain-manager,admin}');
 
 -- Current values of dynamic fields (the seeds' field_values; the surrogate id is dropped, the
--- pair is the key).
+-- pair is the key). `field_key` has no foreign key to the catalog on purpose: the server checks
+-- every key against the catalog before writing, and a foreign key would take a KEY SHARE lock on
+-- the same few catalog rows in every writing transaction, which turns into multixact churn under
+-- concurrent writers.
 CREATE TABLE field_values (
     customer_id  uuid        NOT NULL REFERENCES customer (id) ON DELETE CASCADE,
-    field_key    text        NOT NULL REFERENCES field_catalog (key),
+    field_key    text        NOT NULL,
     value        jsonb       NOT NULL,
     updated_by   text        NOT NULL,
     updated_at   timestamptz NOT NULL DEFAULT now(),
@@ -117,10 +120,13 @@ CREATE TABLE field_values (
 );
 
 -- Every change of a field value: who, when, under which correlation id, from what to what.
--- A NULL value means "absent" (before the first write, after a removal).
+-- A NULL value means "absent" (before the first write, after a removal). No foreign key to
+-- customer: its check would lock (and dirty) the customer's row on every field write, doubling
+-- the statement's cost; the rows are only ever written by the field write that also holds the
+-- customer's projection row, and retention removes them together with the customer.
 CREATE TABLE field_value_history (
     id              bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    customer_id     uuid        NOT NULL REFERENCES customer (id) ON DELETE CASCADE,
+    customer_id     uuid        NOT NULL,
     field_key       text        NOT NULL,
     old_value       jsonb,
     new_value       jsonb,

@@ -150,23 +150,20 @@ async fn checkpoint(admin_url: &str) {
     sqlx::query("CHECKPOINT").execute(&mut conn).await.expect("checkpoint");
 }
 
-/// pgbench's tps for `script` (prepared statements, `clients` connections).
-fn pgbench(bin: &Path, url: &str, script: &Path, clients: usize, seconds: u64) -> f64 {
+/// What pgbench measured: transactions per second, and the mean latency of the write statement
+/// (the one starting with `marker`), which is its CPU and lock time as the server sees it.
+struct Bench {
+    tps: f64,
+    statement_ms: f64,
+}
+
+/// Runs `script` under pgbench (prepared statements, `clients` connections, `seconds` long).
+fn pgbench(bin: &Path, url: &str, script: &Path, clients: usize, seconds: u64, marker: &str) -> Bench {
     // Next to initdb, or on PATH (Debian puts a wrapper in /usr/bin).
     let program = if bin.join("pgbench").is_file() { bin.join("pgbench") } else { "pgbench".into() };
     let output = Command::new(program)
-        .args([
-            "-n",
-            "-M",
-            "prepared",
-            "-c",
-            &clients.to_string(),
-            "-j",
-            "2",
-            "-T",
-            &seconds.to_string(),
-            "-f",
-        ])
+        .args(["-n", "-r", "-M", "prepared", "-j", "2"])
+        .args(["-c", &clients.to_string(), "-T", &seconds.to_string(), "-f"])
         .arg(script)
         .arg(url)
         .output()
@@ -178,16 +175,39 @@ fn pgbench(bin: &Path, url: &str, script: &Path, clients: usize, seconds: u64) -
         String::from_utf8_lossy(&output.stderr),
         std::fs::read_to_string(script).unwrap_or_default()
     );
-    text.lines()
+    let tps = text
+        .lines()
         .find_map(|l| l.strip_prefix("tps = ")?.split_whitespace().next()?.parse().ok())
-        .unwrap_or_else(|| panic!("no tps in pgbench output:\n{text}"))
+        .unwrap_or_else(|| panic!("no tps in pgbench output:\n{text}"));
+    // `-r` lines: latency, failures, the command's first line.
+    let statement_ms = text
+        .lines()
+        .find_map(|l| {
+            let mut parts = l.split_whitespace();
+            let latency = parts.next()?.parse().ok()?;
+            parts.next()?;
+            l.contains(marker).then_some(latency)
+        })
+        .unwrap_or(f64::NAN);
+    Bench { tps, statement_ms }
 }
 
-/// Pages touched (shared buffer hits + reads) and WAL bytes per transaction while `run` runs.
-async fn costs(pool: &PgPool, database: &str, run: impl FnOnce() -> f64) -> (f64, f64, f64) {
+/// A write measured by pgbench, with what each transaction cost the database.
+struct WriteCost {
+    bench: Bench,
+    pages: f64,
+    wal_bytes: f64,
+    rows_written: f64,
+    rows_read: f64,
+}
+
+/// Pages touched (shared buffer hits + reads), WAL bytes, rows written and rows read per
+/// transaction while `run` runs, starting from a checkpoint.
+async fn costs(pool: &PgPool, database: &str, run: impl FnOnce() -> Bench) -> WriteCost {
     let sample = |pool: PgPool, database: String| async move {
-        sqlx::query_as::<_, (i64, i64, i64)>(
-            "SELECT blks_hit + blks_read, xact_commit, (pg_current_wal_lsn() - '0/0'::pg_lsn)::int8
+        sqlx::query_as::<_, (i64, i64, i64, i64, i64)>(
+            "SELECT blks_hit + blks_read, xact_commit, (pg_current_wal_lsn() - '0/0'::pg_lsn)::int8,
+                    tup_inserted + tup_updated + tup_deleted, tup_fetched
                FROM pg_stat_database, (SELECT pg_stat_clear_snapshot()) s WHERE datname = $1",
         )
         .bind(database)
@@ -196,13 +216,34 @@ async fn costs(pool: &PgPool, database: &str, run: impl FnOnce() -> f64) -> (f64
         .expect("database statistics")
     };
     sqlx::query("CHECKPOINT").execute(pool).await.expect("checkpoint");
-    let (blocks, commits, wal) = sample(pool.clone(), database.to_owned()).await;
-    let tps = run();
+    let before = sample(pool.clone(), database.to_owned()).await;
+    let bench = run();
     // Statistics are flushed by backends at most every second.
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let (blocks2, commits2, wal2) = sample(pool.clone(), database.to_owned()).await;
-    let transactions = (commits2 - commits).max(1) as f64;
-    (tps, (blocks2 - blocks) as f64 / transactions, (wal2 - wal) as f64 / transactions)
+    let after = sample(pool.clone(), database.to_owned()).await;
+    let transactions = (after.1 - before.1).max(1) as f64;
+    let per = |a: i64, b: i64| (a - b) as f64 / transactions;
+    WriteCost {
+        bench,
+        pages: per(after.0, before.0),
+        wal_bytes: per(after.2, before.2),
+        rows_written: per(after.3, before.3),
+        rows_read: per(after.4, before.4),
+    }
+}
+
+impl WriteCost {
+    fn row(&self, name: &str, design: &str) -> String {
+        format!(
+            "| {name} | {design} | {:.0} | {:.2} | {:.1} | {:.1} | {:.1} | {:.0} |",
+            self.bench.tps,
+            self.bench.statement_ms,
+            self.rows_written,
+            self.rows_read,
+            self.pages,
+            self.wal_bytes
+        )
+    }
 }
 
 /// The seeds' design: every field write recomputes the whole projection row from five queries
@@ -318,10 +359,8 @@ async fn main() {
     sqlx::query("VACUUM ANALYZE").execute(&pool).await.expect("vacuum");
     // Autovacuum waking up in the middle of one measurement and not another is the largest source
     // of noise between the designs; the data is freshly vacuumed, so it stays off while measuring.
-    sqlx::raw_sql("ALTER SYSTEM SET autovacuum = off; SELECT pg_reload_conf();")
-        .execute(&pool)
-        .await
-        .expect("autovacuum");
+    sqlx::query("ALTER SYSTEM SET autovacuum = off").execute(&pool).await.expect("autovacuum");
+    sqlx::query("SELECT pg_reload_conf()").execute(&pool).await.expect("reload");
     let ids: Vec<Uuid> =
         sqlx::query_scalar("SELECT id FROM bench_ids ORDER BY n").fetch_all(&pool).await.expect("ids");
     pool.close().await;
@@ -448,24 +487,26 @@ async fn main() {
         ("one cold field", &[("menu_notes", NOTES)]),
     ];
     let mut writes = vec![
-        "| write (pgbench, same SQL as the server) | design | tx/s | pages touched / tx | WAL bytes / tx |"
-            .to_owned(),
-        "|---|---|---:|---:|---:|".to_owned(),
+        "| write (pgbench, same SQL as the server) | design | tx/s | write statement ms | rows written / tx | rows read / tx | pages touched / tx | WAL bytes / tx |".to_owned(),
+        "|---|---|---:|---:|---:|---:|---:|---:|".to_owned(),
     ];
     let mut one_hot_tps = f64::NAN;
+    let long = 2 * seconds;
     for (name, fields) in scenarios {
         let ours = dir.path().join(format!("ours-{}.sql", fields.len()));
         std::fs::write(&ours, script(customers, &ours_transaction(fields))).expect("pgbench script");
-        let (tps, pages, wal) = costs(&pool, "bench", || pgbench(&bin, &url, &ours, clients, seconds)).await;
+        let cost = costs(&pool, "bench", || pgbench(&bin, &url, &ours, clients, long, "WITH input AS")).await;
         if name == "one hot field" {
-            one_hot_tps = tps;
+            one_hot_tps = cost.bench.tps;
         }
-        writes.push(format!("| {name} | one statement, projection columns of the written hot fields | {tps:.0} | {pages:.1} | {wal:.0} |"));
+        writes.push(cost.row(name, "one statement, projection columns of the written hot fields"));
         let theirs = dir.path().join(format!("seeds-{}.sql", fields.len()));
         std::fs::write(&theirs, script(customers, &seeds_transaction(fields))).expect("pgbench script");
-        let (tps, pages, wal) =
-            costs(&seeds_pool, "bench_seeds", || pgbench(&bin, &seeds_url, &theirs, clients, seconds)).await;
-        writes.push(format!("| {name} | the seeds' trigger: five-query recompute per written row | {tps:.0} | {pages:.1} | {wal:.0} |"));
+        let cost = costs(&seeds_pool, "bench_seeds", || {
+            pgbench(&bin, &seeds_url, &theirs, clients, long, "INSERT INTO field_values")
+        })
+        .await;
+        writes.push(cost.row(name, "the seeds' trigger: five-query recompute per written row"));
         eprintln!("{}", writes.last().map(String::as_str).unwrap_or_default());
     }
     pool.close().await;
