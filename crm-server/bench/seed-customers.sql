@@ -68,4 +68,9 @@ SELECT s.id, s.territory, lower(s.name),
   LEFT JOIN field_values season ON season.customer_id = s.id AND season.field_key = 'seasonal_menu_cycle'
   LEFT JOIN field_values contract ON contract.customer_id = s.id AND contract.field_key = 'current_supplier_contracts';
 
+-- Locations and chains carry their chain on the projection row (the access policies use it).
+UPDATE cm_customer_hot_proj p SET chain_id = crm_chain(c.parent_account_id, c.id, c.is_chain)
+  FROM customer c
+ WHERE c.id = p.customer_id AND (c.parent_account_id IS NOT NULL OR c.is_chain);
+
 DROP TABLE seed;

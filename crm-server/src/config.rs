@@ -24,11 +24,80 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the HTTP API. Without DATABASE_URL, on a private PostgreSQL of its own.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Apply pending migrations and exit (idempotent).
     Migrate(DatabaseArgs),
     /// Check or rebuild the hot projection from its source tables; prints a JSON report.
     Projection(ProjectionArgs),
+    /// Print a token signed by the development key of the embedded default, for local use.
+    DevToken(DevTokenArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DevTokenArgs {
+    /// Role(s) of the token: sales-rep, team-lead, chain-manager, admin.
+    #[arg(long = "role", required = true, value_parser = parse_role)]
+    pub roles: Vec<crate::auth::UserRole>,
+    /// Territory code(s) the token covers.
+    #[arg(long = "territory", value_parser = parse_territory)]
+    pub territories: Vec<String>,
+    /// Chain id(s) a chain manager manages.
+    #[arg(long = "chain")]
+    pub chains: Vec<uuid::Uuid>,
+    /// The token's subject (the user).
+    #[arg(long, default_value = "dev-user")]
+    pub subject: String,
+    /// How long the token is valid, e.g. 8h, 30m, 90s.
+    #[arg(long, value_parser = parse_ttl, default_value = "8h")]
+    pub ttl: Duration,
+    /// The embedded default's data folder, which holds the development key.
+    #[arg(long, env = "CRM_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+}
+
+/// How bearer tokens are verified. Without `--oidc-issuer`, the embedded default trusts its
+/// development key (see `crm-server dev-token`); with an issuer it never does.
+#[derive(Debug, Clone, Args)]
+pub struct AuthArgs {
+    /// The `iss` every token must carry, e.g. https://sso.freshfoodz.de/realms/crm.
+    #[arg(long, env = "CRM_OIDC_ISSUER")]
+    pub oidc_issuer: Option<String>,
+    /// Accepted `aud` values.
+    #[arg(long, env = "CRM_OIDC_AUDIENCE", value_delimiter = ',', default_value = "crm")]
+    pub oidc_audience: Vec<String>,
+    /// The issuer's JWKS, fetched and cached; refreshed when a token names an unknown key.
+    #[arg(long, env = "CRM_JWKS_URL")]
+    pub jwks_url: Option<String>,
+    /// PEM public keys (RSA, EC P-256 or Ed25519) to verify with instead of a JWKS.
+    #[arg(long, env = "CRM_JWT_PUBLIC_KEYS", value_delimiter = ',')]
+    pub jwt_public_key: Vec<PathBuf>,
+    /// Accepted signature algorithms; only asymmetric ones exist here.
+    #[arg(long, env = "CRM_JWT_ALGORITHMS", value_delimiter = ',', value_parser = parse_algorithm,
+          default_value = "RS256,ES256,EdDSA")]
+    pub jwt_algorithms: Vec<jsonwebtoken::Algorithm>,
+    /// Clock skew tolerated for exp and nbf.
+    #[arg(long, env = "CRM_JWT_LEEWAY", value_parser = parse_seconds, default_value = "30")]
+    pub jwt_leeway: Duration,
+    /// The shortest time between two JWKS fetches caused by unknown key ids.
+    #[arg(long, env = "CRM_JWKS_MIN_REFRESH", value_parser = parse_seconds, default_value = "30")]
+    pub jwks_min_refresh: Duration,
+    /// Dotted claim path of the roles (Keycloak: realm_access.roles).
+    #[arg(long, env = "CRM_CLAIM_ROLES", default_value = "roles")]
+    pub claim_roles: String,
+    #[arg(long, env = "CRM_CLAIM_TERRITORIES", default_value = "territories")]
+    pub claim_territories: String,
+    #[arg(long, env = "CRM_CLAIM_CHAINS", default_value = "chains")]
+    pub claim_chains: String,
+}
+
+impl AuthArgs {
+    pub fn claim_names(&self) -> crate::auth::ClaimNames {
+        crate::auth::ClaimNames {
+            roles: self.claim_roles.clone(),
+            territories: self.claim_territories.clone(),
+            chains: self.claim_chains.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Args)]
@@ -86,12 +155,10 @@ pub struct ServeArgs {
     /// them off. Run by the `all` and `relay` roles.
     #[arg(long, env = "CRM_PROJECTION_CHECK_INTERVAL", value_parser = parse_seconds, default_value = "300")]
     pub projection_check_interval: Duration,
-    /// Apply pending migrations before serving. Always done for the private PostgreSQL; with
-    /// DATABASE_URL the chart runs `crm-server migrate` as a hook instead.
-    #[arg(long, env = "CRM_MIGRATE")]
-    pub migrate: bool,
     #[command(flatten)]
     pub http: HttpArgs,
+    #[command(flatten)]
+    pub auth: AuthArgs,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -191,6 +258,51 @@ impl std::str::FromStr for Secret {
     }
 }
 
+fn parse_role(s: &str) -> Result<crate::auth::UserRole, String> {
+    crate::auth::UserRole::parse(s)
+        .ok_or_else(|| format!("`{s}` is not sales-rep, team-lead, chain-manager or admin"))
+}
+
+fn parse_territory(s: &str) -> Result<String, String> {
+    if crate::domain::customer::is_territory(s) {
+        Ok(s.to_owned())
+    } else {
+        Err(format!("`{s}` is not a territory code (two or three capital letters)"))
+    }
+}
+
+/// Only the asymmetric algorithms; HMAC would let anyone holding the public key forge tokens.
+fn parse_algorithm(s: &str) -> Result<jsonwebtoken::Algorithm, String> {
+    use jsonwebtoken::Algorithm::*;
+    match s {
+        "RS256" => Ok(RS256),
+        "RS384" => Ok(RS384),
+        "RS512" => Ok(RS512),
+        "PS256" => Ok(PS256),
+        "ES256" => Ok(ES256),
+        "ES384" => Ok(ES384),
+        "EdDSA" => Ok(EdDSA),
+        _ => Err(format!(
+            "`{s}` is not an accepted algorithm (RS256, RS384, RS512, PS256, ES256, ES384, EdDSA)"
+        )),
+    }
+}
+
+/// `8h`, `30m`, `90s` or plain seconds.
+fn parse_ttl(s: &str) -> Result<Duration, String> {
+    let (number, unit) = match s.char_indices().last() {
+        Some((i, 'h')) => (&s[..i], 3600),
+        Some((i, 'm')) => (&s[..i], 60),
+        Some((i, 's')) => (&s[..i], 1),
+        _ => (s, 1),
+    };
+    let n: u64 = number.parse().map_err(|_| format!("`{s}` is not a duration such as 8h, 30m or 90s"))?;
+    if n == 0 || n * unit > 30 * 24 * 3600 {
+        return Err(format!("`{s}` is outside 1s..30 days"));
+    }
+    Ok(Duration::from_secs(n * unit))
+}
+
 fn parse_seconds(s: &str) -> Result<Duration, String> {
     let seconds: f64 =
         s.trim_end_matches('s').parse().map_err(|_| format!("`{s}` is not a number of seconds"))?;
@@ -223,6 +335,20 @@ mod tests {
         for role in Role::value_variants() {
             assert_eq!(role.to_string(), role.to_possible_value().unwrap().get_name());
         }
+    }
+
+    #[test]
+    fn token_lifetimes_take_units_and_have_bounds() {
+        assert_eq!(parse_ttl("8h"), Ok(Duration::from_secs(8 * 3600)));
+        assert_eq!(parse_ttl("30m"), Ok(Duration::from_secs(1800)));
+        assert_eq!(parse_ttl("45"), Ok(Duration::from_secs(45)));
+        assert!(parse_ttl("0s").is_err() && parse_ttl("31d").is_err() && parse_ttl("999h").is_err());
+    }
+
+    #[test]
+    fn hmac_algorithms_cannot_be_configured() {
+        assert!(parse_algorithm("HS256").unwrap_err().contains("not an accepted"));
+        assert!(parse_algorithm("none").is_err());
     }
 
     #[test]

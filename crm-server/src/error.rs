@@ -28,6 +28,12 @@ pub enum Error {
     /// The request could not be read: malformed JSON, a bad query string or header.
     #[error("{detail}")]
     BadRequest { detail: String, errors: Vec<FieldError> },
+    /// No token, or a token that does not verify; answered with `WWW-Authenticate`.
+    #[error("{0}")]
+    Unauthorized(crate::auth::AuthError),
+    /// Authenticated, but the caller's roles or scope do not allow this.
+    #[error("{0}")]
+    Forbidden(String),
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -149,6 +155,8 @@ impl Error {
     pub fn status_code(&self) -> StatusCode {
         match self {
             Error::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            Error::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Error::Forbidden(_) => StatusCode::FORBIDDEN,
             Error::NotFound(_) => StatusCode::NOT_FOUND,
             Error::Conflict(_) => StatusCode::CONFLICT,
             Error::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
@@ -158,6 +166,8 @@ impl Error {
             Error::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Error::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Error::Database(e) if database_unavailable(e) => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Database(e) if outside_scope(e) => StatusCode::FORBIDDEN,
+            Error::Database(e) if concurrent_duplicate(e) => StatusCode::CONFLICT,
             Error::Database(_) | Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -188,9 +198,17 @@ impl Error {
                 extensions: extensions.clone(),
                 ..Problem::new(problem_type::NOT_READY, "Service unavailable", status).detail(detail)
             },
-            Error::NotFound(_) | Error::PayloadTooLarge { .. } | Error::UnsupportedMediaType(_) => {
-                Problem::from_status(status).detail(self.to_string())
+            Error::Unauthorized(_)
+            | Error::Forbidden(_)
+            | Error::NotFound(_)
+            | Error::PayloadTooLarge { .. }
+            | Error::UnsupportedMediaType(_) => Problem::from_status(status).detail(self.to_string()),
+            Error::Database(_) if status == StatusCode::CONFLICT => {
+                Problem::new(problem_type::CONFLICT, "Conflict", status)
+                    .detail("a concurrent write created the same thing; read again and retry")
             }
+            Error::Database(_) if status == StatusCode::FORBIDDEN => Problem::from_status(status)
+                .detail("the write reaches outside your territories, chains or customers"),
             Error::Database(_) if status == StatusCode::SERVICE_UNAVAILABLE => Problem {
                 internal: Some(self.to_string()),
                 ..Problem::from_status(status).detail("the database is unreachable; retry later")
@@ -205,6 +223,17 @@ impl Error {
     }
 }
 
+/// A row-level security policy refused a write (insufficient_privilege): the caller is
+/// authenticated but the row is outside their scope.
+fn outside_scope(error: &sqlx::Error) -> bool {
+    error.as_database_error().and_then(|e| e.code()).is_some_and(|code| code == "42501")
+}
+
+/// A unique violation: two writes raced to create the same row.
+fn concurrent_duplicate(error: &sqlx::Error) -> bool {
+    error.as_database_error().is_some_and(|e| e.is_unique_violation())
+}
+
 /// Errors that mean "the database is not there right now" rather than "this request is wrong".
 fn database_unavailable(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_))
@@ -214,12 +243,32 @@ impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let problem = self.to_problem();
         let mut response = (problem.status_code(), axum::Extension(problem)).into_response();
-        if let Error::PreconditionFailed { etag: Some(etag), .. } = &self
-            && let Ok(value) = axum::http::HeaderValue::from_str(etag)
+        let header = match &self {
+            Error::PreconditionFailed { etag: Some(etag), .. } => {
+                Some((axum::http::header::ETAG, etag.clone()))
+            }
+            Error::Unauthorized(reason) => {
+                Some((axum::http::header::WWW_AUTHENTICATE, www_authenticate(reason)))
+            }
+            _ => None,
+        };
+        if let Some((name, value)) = header
+            && let Ok(value) = axum::http::HeaderValue::from_str(&value)
         {
-            response.headers_mut().insert(axum::http::header::ETAG, value);
+            response.headers_mut().insert(name, value);
         }
         response
+    }
+}
+
+/// RFC 6750: no error code when the token is missing, `invalid_token` otherwise.
+fn www_authenticate(reason: &crate::auth::AuthError) -> String {
+    match reason {
+        crate::auth::AuthError::Missing => r#"Bearer realm="crm""#.to_owned(),
+        other => {
+            let description = other.to_string().replace(['"', '\\'], "'");
+            format!(r#"Bearer realm="crm", error="invalid_token", error_description="{description}""#)
+        }
     }
 }
 

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use crate::db::projection;
+use crate::db::scope::Scope;
 use crate::state::AppState;
 
 /// Customers per batch of the periodic projection check.
@@ -17,7 +18,7 @@ pub async fn check_projection_periodically(state: AppState, interval: Duration) 
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
-        match projection::check(&state.db, CHECK_BATCH).await {
+        match projection::check(&state.db, &Scope::system(), CHECK_BATCH).await {
             Ok(report) => {
                 state.metrics.observe_projection_check(&report, time::OffsetDateTime::now_utc());
                 if report.drifted_rows > 0 {

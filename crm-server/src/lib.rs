@@ -1,6 +1,7 @@
 //! FreshPlan CRM server: an axum + sqlx service on PostgreSQL.
 //!
 //! # Layout
+//! - [`auth`]: bearer-token verification (JWKS, static keys, the development key) and identities.
 //! - [`config`]: the command line and its environment variables.
 //! - [`http`]: routes, middleware (correlation, metrics, problem details) and the server loop.
 //! - [`error`]: the one error type and its outside form, RFC 9457 problem details.
@@ -15,6 +16,7 @@
 //! - [`metrics`], [`telemetry`], [`state`]: what the handlers share.
 //! - `testing` (feature `testing`): the PostgreSQL test harness and repository checks.
 
+pub mod auth;
 pub mod config;
 pub mod db;
 pub mod domain;

@@ -4,7 +4,10 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use crm_server::config::{Cli, Command, DatabaseArgs, ProjectionAction, ProjectionArgs, ServeArgs};
+use crm_server::auth::{self, Verifier, dev::DevKey};
+use crm_server::config::{
+    Cli, Command, DatabaseArgs, DevTokenArgs, ProjectionAction, ProjectionArgs, ServeArgs,
+};
 use crm_server::db::{self, Database};
 use crm_server::telemetry::{self, LogFilter};
 use crm_server::{AppState, http};
@@ -21,9 +24,10 @@ fn main() -> ExitCode {
     let result = tokio::runtime::Runtime::new().context("starting the async runtime").and_then(|runtime| {
         runtime.block_on(async {
             match cli.command {
-                Command::Serve(args) => serve(args, log_filter).await,
+                Command::Serve(args) => serve(*args, log_filter).await,
                 Command::Migrate(args) => migrate(args).await,
                 Command::Projection(args) => projection(args).await,
+                Command::DevToken(args) => dev_token(args),
             }
         })
     });
@@ -46,17 +50,24 @@ async fn serve(args: ServeArgs, log_filter: LogFilter) -> anyhow::Result<()> {
 }
 
 async fn serve_on(args: &ServeArgs, database: &Database, log_filter: LogFilter) -> anyhow::Result<()> {
-    let pool = db::connect(database.url(), args.database.db_max_connections)
+    let verifier = verifier(args, database)?;
+    if let Some(data_dir) = database.data_dir() {
+        // The embedded default migrates itself and creates the app login the pool uses.
+        let owner = db::connect(database.url(), 2).await.context("connecting to PostgreSQL")?;
+        db::migrate(&owner).await.context("applying migrations")?;
+        owner.close().await;
+        let password = std::fs::read_to_string(data_dir.join("app-password"))?;
+        db::ensure_app_login(database.url(), password.trim()).await.context("creating the app login")?;
+    }
+    let pool = db::connect(database.app_url(), args.database.db_max_connections)
         .await
         .context("connecting to PostgreSQL")?;
-    if args.migrate || database.is_embedded() {
-        db::migrate(&pool).await.context("applying migrations")?;
-    }
+    db::check_app_role(&pool).await?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
     tracing::info!(address = %listener.local_addr()?, role = %args.role, "serving the CRM API");
-    let state = AppState::load(pool.clone(), args.role, args.http.clone(), log_filter)
+    let state = AppState::load(pool.clone(), args.role, args.http.clone(), log_filter, verifier)
         .await
         .context("loading the field catalog")?;
     let checker =
@@ -90,14 +101,44 @@ async fn migrate(args: DatabaseArgs) -> anyhow::Result<()> {
     migrated.and(closed)
 }
 
+/// The configured issuer; without one, the development key, but only on the embedded default.
+fn verifier(args: &ServeArgs, database: &Database) -> anyhow::Result<Verifier> {
+    if let Some(verifier) = auth::configured(&args.auth).map_err(anyhow::Error::msg)? {
+        return Ok(verifier);
+    }
+    let Some(data_dir) = database.data_dir() else {
+        anyhow::bail!(
+            "no token issuer is configured: set --oidc-issuer with --jwks-url or --jwt-public-key \
+             (the development key is trusted only by the embedded default)"
+        );
+    };
+    tracing::warn!("no --oidc-issuer: trusting the development key; mint tokens with `crm-server dev-token`");
+    DevKey::load_or_create(data_dir)
+        .and_then(|key| key.verifier(args.auth.claim_names()))
+        .map_err(anyhow::Error::msg)
+}
+
+fn dev_token(args: DevTokenArgs) -> anyhow::Result<()> {
+    let dir = match args.data_dir {
+        Some(dir) => dir,
+        None => db::default_data_dir()?,
+    };
+    let key = DevKey::load_or_create(&dir).map_err(anyhow::Error::msg)?;
+    let token = key
+        .mint(&args.subject, &args.roles, &args.territories, &args.chains, args.ttl)
+        .map_err(anyhow::Error::msg)?;
+    println!("{token}");
+    Ok(())
+}
+
 async fn projection(args: ProjectionArgs) -> anyhow::Result<()> {
     let database = Database::open(&args.database).await?;
     let result = async {
         let pool = db::connect(database.url(), 2).await.context("connecting to PostgreSQL")?;
         let report = match args.action {
-            ProjectionAction::Check => {
-                serde_json::to_string_pretty(&db::projection::check(&pool, args.batch_size).await?)?
-            }
+            ProjectionAction::Check => serde_json::to_string_pretty(
+                &db::projection::check(&pool, &db::scope::Scope::system(), args.batch_size).await?,
+            )?,
             ProjectionAction::Rebuild => {
                 serde_json::to_string_pretty(&db::projection::rebuild(&pool, args.batch_size).await?)?
             }

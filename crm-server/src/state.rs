@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use sqlx::PgPool;
 
+use crate::auth::Verifier;
 use crate::config::{HttpArgs, Role};
 use crate::domain::fields::FieldCatalog;
 use crate::metrics::Metrics;
@@ -21,11 +22,19 @@ pub struct AppState {
     /// The field catalog, loaded at start: it changes only with migrations, which come with a
     /// new release.
     pub catalog: Arc<FieldCatalog>,
+    /// Verifies bearer tokens.
+    pub verifier: Arc<Verifier>,
 }
 
 impl AppState {
     /// Loads what the handlers need from the (migrated) database.
-    pub async fn load(db: PgPool, role: Role, http: HttpArgs, log_filter: LogFilter) -> anyhow::Result<Self> {
+    pub async fn load(
+        db: PgPool,
+        role: Role,
+        http: HttpArgs,
+        log_filter: LogFilter,
+        verifier: Verifier,
+    ) -> anyhow::Result<Self> {
         let catalog = Arc::new(crate::db::fields::load_catalog(&db).await?);
         Ok(AppState {
             db,
@@ -34,6 +43,7 @@ impl AppState {
             metrics: Arc::new(Metrics::new()),
             log_filter,
             catalog,
+            verifier: Arc::new(verifier),
         })
     }
 }

@@ -7,7 +7,9 @@ use sqlx::PgConnection;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::domain::customer::{Address, ContactabilityStatus, Customer, CustomerDraft, Segment};
+use crate::domain::customer::{
+    Address, ContactabilityStatus, CoveragePolicy, Customer, CustomerDraft, Segment,
+};
 use crate::domain::projection::CUSTOMER_COLUMNS;
 use crate::error::{Error, FieldError};
 
@@ -26,13 +28,16 @@ pub struct CustomerRow {
     pub region: Option<String>,
     pub contactability_status: String,
     pub alternate_channel_required: bool,
+    pub owner_subject: Option<String>,
+    pub coverage_policy: String,
     pub version: i64,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
 }
 
 const COLUMNS: &str = "id, name, segment, is_chain, parent_account_id, territory, street, postal_code, city, \
-    country, region, contactability_status, alternate_channel_required, version, created_at, updated_at";
+    country, region, contactability_status, alternate_channel_required, owner_subject, coverage_policy, version, \
+    created_at, updated_at";
 
 /// The columns of [`CustomerRow`], qualified by `alias`.
 pub fn columns(alias: &str) -> String {
@@ -59,6 +64,9 @@ impl CustomerRow {
             contactability: ContactabilityStatus::parse(&self.contactability_status)
                 .ok_or_else(|| invalid("contactability status", &self.contactability_status))?,
             alternate_channel_required: self.alternate_channel_required,
+            owner_subject: self.owner_subject.clone(),
+            coverage_policy: CoveragePolicy::parse(&self.coverage_policy)
+                .ok_or_else(|| invalid("coverage policy", &self.coverage_policy))?,
         })
     }
 
@@ -100,8 +108,9 @@ static INSERT: LazyLock<String> = LazyLock::new(|| {
     format!(
         "WITH c AS (
             INSERT INTO customer (id, name, segment, is_chain, parent_account_id, territory, street, postal_code,
-                                  city, country, region, contactability_status, alternate_channel_required)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+                                  city, country, region, contactability_status, alternate_channel_required,
+                                  owner_subject, coverage_policy)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
             RETURNING {COLUMNS}
          ), p AS (
             INSERT INTO cm_customer_hot_proj (customer_id, {columns}) SELECT c.id, {exprs} FROM c
@@ -116,8 +125,8 @@ static UPDATE: LazyLock<String> = LazyLock::new(|| {
         "WITH c AS (
             UPDATE customer SET name = $2, segment = $3, is_chain = $4, parent_account_id = $5, territory = $6,
                    street = $7, postal_code = $8, city = $9, country = $10, region = $11,
-                   contactability_status = $12, alternate_channel_required = $13,
-                   version = version + 1, updated_at = now()
+                   contactability_status = $12, alternate_channel_required = $13, owner_subject = $14,
+                   coverage_policy = $15, version = version + 1, updated_at = now()
              WHERE id = $1
             RETURNING {COLUMNS}
          ), p AS (
@@ -128,7 +137,7 @@ static UPDATE: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-/// Binds `$2..=$13` in the order of INSERT and UPDATE.
+/// Binds `$2..=$15` in the order of INSERT and UPDATE.
 fn bind_draft<'q>(
     query: sqlx::query::QueryAs<'q, sqlx::Postgres, CustomerRow, sqlx::postgres::PgArguments>,
     draft: &'q CustomerDraft,
@@ -146,6 +155,8 @@ fn bind_draft<'q>(
         .bind(&draft.address.region)
         .bind(draft.contactability.as_str())
         .bind(draft.alternate_channel_required)
+        .bind(&draft.owner_subject)
+        .bind(draft.coverage_policy.as_str())
 }
 
 pub async fn insert(
@@ -165,10 +176,9 @@ pub async fn update(
     bind_draft(sqlx::query_as(sqlx::AssertSqlSafe(UPDATE.as_str())).bind(id), draft).fetch_one(conn).await
 }
 
-/// A location's parent must exist and be a chain. The parent row is share-locked, so it cannot
-/// stop being a chain before this transaction commits.
+/// A location's parent must exist (for the caller) and be a chain.
 pub async fn check_parent(conn: &mut PgConnection, parent: Uuid) -> Result<(), Error> {
-    let is_chain: Option<bool> = sqlx::query_scalar("SELECT is_chain FROM customer WHERE id = $1 FOR SHARE")
+    let is_chain: Option<bool> = sqlx::query_scalar("SELECT is_chain FROM customer WHERE id = $1")
         .bind(parent)
         .fetch_optional(conn)
         .await?;

@@ -46,6 +46,11 @@ pub async fn version(conn: &mut PgConnection, customer: Uuid) -> Result<Option<i
         .await
 }
 
+/// Whether the caller's scope may write the customer's fields.
+pub async fn writable(conn: &mut PgConnection, customer: Uuid) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("SELECT crm_may_write_customer($1)").bind(customer).fetch_one(conn).await
+}
+
 /// `None` when the customer does not exist. `sample_status` is derived from samples and read
 /// from the projection.
 pub async fn values(conn: &mut PgConnection, customer: Uuid) -> Result<Option<FieldValues>, sqlx::Error> {
@@ -75,10 +80,11 @@ pub struct Change {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum PatchOutcome {
-    /// Written: the new version and what actually changed (writes of an equal value are not
-    /// changes).
+    /// Written: the new version, the customer's territory, and what actually changed (writes of
+    /// an equal value are not changes).
     Applied {
         version: i64,
+        territory: String,
         changes: Vec<Change>,
     },
     /// The customer's fields are at another version than the caller expected.
@@ -105,8 +111,9 @@ pub async fn patch(
     let input: Map<String, Value> =
         writes.iter().map(|w| (w.key.clone(), w.value.clone().unwrap_or(Value::Null))).collect();
     let written: Vec<&str> = writes.iter().map(|w| w.key.as_str()).collect();
-    // One row per change (version, key, old, new), or one row of nulls when nothing changed.
-    type Row = (i64, Option<String>, Option<Value>, Option<Value>);
+    // One row per change (version, territory, key, old, new), or one row of nulls when nothing
+    // changed.
+    type Row = (i64, String, Option<String>, Option<Value>, Option<Value>);
     let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(patch_sql(&written)))
         .bind(customer)
         .bind(expected)
@@ -115,14 +122,14 @@ pub async fn patch(
         .bind(correlation_id)
         .fetch_all(&mut *conn)
         .await?;
-    let Some((version, ..)) = rows.first() else {
+    let Some((version, territory, ..)) = rows.first() else {
         let current = version(conn, customer).await?;
         return Ok(current.map_or(PatchOutcome::NotFound, |current| PatchOutcome::Stale { current }));
     };
-    let version = *version;
+    let (version, territory) = (*version, territory.clone());
     let changes =
-        rows.into_iter().filter_map(|(_, key, old, new)| Some(Change { key: key?, old, new })).collect();
-    Ok(PatchOutcome::Applied { version, changes })
+        rows.into_iter().filter_map(|(_, _, key, old, new)| Some(Change { key: key?, old, new })).collect();
+    Ok(PatchOutcome::Applied { version, territory, changes })
 }
 
 /// The write statement for a patch of the `written` keys (the SQL differs only in which
@@ -139,7 +146,7 @@ pub fn patch_sql(written: &[&str]) -> String {
             UPDATE cm_customer_hot_proj
                SET fields_version = fields_version + 1, fields_changed_at = now(), updated_at = now(){projected}
              WHERE customer_id = $1 AND fields_version = ANY($2)
-            RETURNING customer_id AS id, fields_version
+            RETURNING customer_id AS id, fields_version, territory
          ), old AS (
             SELECT field_key, value FROM field_values
              WHERE customer_id = $1 AND field_key IN (SELECT key FROM input)
@@ -161,7 +168,7 @@ pub fn patch_sql(written: &[&str]) -> String {
             INSERT INTO field_value_history (customer_id, field_key, old_value, new_value, actor, correlation_id)
             SELECT $1, key, old_value, new_value, $4, $5 FROM changes
          )
-         SELECT b.fields_version, c.key, c.old_value, c.new_value
+         SELECT b.fields_version, b.territory, c.key, c.old_value, c.new_value
            FROM bumped b LEFT JOIN changes c ON true
           ORDER BY c.key"
     )

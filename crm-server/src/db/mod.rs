@@ -11,6 +11,7 @@ pub mod contacts;
 pub mod customers;
 pub mod fields;
 pub mod projection;
+pub mod scope;
 pub mod search;
 
 use sqlx::migrate::Migrator;
@@ -20,18 +21,27 @@ use sqlx::{ConnectOptions, Connection, PgConnection, PgPool};
 /// The database of the private PostgreSQL.
 pub const EMBEDDED_DATABASE: &str = "freshplan";
 
+/// The login the server uses on the embedded default and in the tests: a member of `crm_app` that
+/// owns nothing, so every row-level security policy applies to it.
+pub const APP_LOGIN: &str = "crm_server";
+
 /// The database a command works on: the server at `DATABASE_URL`, or the private PostgreSQL
 /// started for this process, which [`Database::close`] stops.
 #[derive(Debug)]
 pub struct Database {
+    /// Owner URL (migrations, maintenance commands); with `DATABASE_URL`, the URL given.
     url: String,
+    /// The URL the server's pool uses: `DATABASE_URL` itself, or the app login on the embedded
+    /// default.
+    app_url: String,
     embedded: Option<crate::embedded_pg::Cluster>,
 }
 
 impl Database {
     pub async fn open(args: &crate::config::DatabaseArgs) -> anyhow::Result<Database> {
         if let Some(url) = &args.database_url {
-            return Ok(Database { url: url.expose().to_owned(), embedded: None });
+            let url = url.expose().to_owned();
+            return Ok(Database { app_url: url.clone(), url, embedded: None });
         }
         let root = match &args.data_dir {
             Some(dir) => dir.clone(),
@@ -44,11 +54,35 @@ impl Database {
             .context("starting PostgreSQL")??;
         tracing::info!(port = cluster.port(), "private PostgreSQL is ready");
         create_database_if_missing(&cluster.url("postgres"), EMBEDDED_DATABASE).await?;
-        Ok(Database { url: cluster.url(EMBEDDED_DATABASE), embedded: Some(cluster) })
+        let url = cluster.url(EMBEDDED_DATABASE);
+        // The app login's password lives next to the superuser's, created on first start.
+        let password_path = cluster.root().join("app-password");
+        let password = match std::fs::read_to_string(&password_path) {
+            Ok(password) => password.trim().to_owned(),
+            Err(_) => {
+                let password = uuid::Uuid::new_v4().simple().to_string();
+                std::fs::write(&password_path, &password)
+                    .with_context(|| format!("writing {}", password_path.display()))?;
+                password
+            }
+        };
+        let app_url = with_login(&url, APP_LOGIN, &password)?;
+        Ok(Database { url, app_url, embedded: Some(cluster) })
     }
 
+    /// The owner's URL: for migrations and maintenance.
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// The URL the server connects with.
+    pub fn app_url(&self) -> &str {
+        &self.app_url
+    }
+
+    /// The data folder of the embedded default, if this is it.
+    pub fn data_dir(&self) -> Option<&std::path::Path> {
+        self.embedded.as_ref().map(|c| c.root())
     }
 
     pub fn is_embedded(&self) -> bool {
@@ -66,7 +100,7 @@ impl Database {
 
 /// The user's data folder, or `/var/lib/freshplan/crm-server` for root, whose home folder
 /// PostgreSQL's unprivileged account could not enter.
-fn default_data_dir() -> anyhow::Result<PathBuf> {
+pub fn default_data_dir() -> anyhow::Result<PathBuf> {
     use etcetera::BaseStrategy;
     if nix::unistd::Uid::effective().is_root() {
         return Ok(PathBuf::from("/var/lib/freshplan/crm-server"));
@@ -109,6 +143,69 @@ pub async fn create_database_if_missing(admin_url: &str, name: &str) -> Result<(
             .await?;
     }
     conn.close().await
+}
+
+/// `url` with its user and password replaced.
+pub fn with_login(url: &str, user: &str, password: &str) -> anyhow::Result<String> {
+    let mut options: PgConnectOptions = url.parse().context("parsing the database URL")?;
+    options = options.username(user).password(password);
+    let host = options.get_host().to_owned();
+    let port = options.get_port();
+    let database = options.get_database().unwrap_or("postgres").to_owned();
+    Ok(format!("postgres://{user}:{password}@{host}:{port}/{database}"))
+}
+
+/// Creates (or updates the password of) the app login on the server of `admin_url`: a member of
+/// `crm_app` that owns nothing. Requires the migrations (which create `crm_app`) and CREATEROLE.
+pub async fn ensure_app_login(admin_url: &str, password: &str) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        password.bytes().all(|b| b.is_ascii_alphanumeric()),
+        "the app password must be alphanumeric"
+    );
+    let mut conn = PgConnection::connect(admin_url).await?;
+    let sql = format!(
+        "DO $$ BEGIN
+            IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{APP_LOGIN}') THEN
+                CREATE ROLE {APP_LOGIN} LOGIN PASSWORD '{password}' IN ROLE crm_app;
+            ELSE
+                ALTER ROLE {APP_LOGIN} LOGIN PASSWORD '{password}';
+            END IF;
+         END $$"
+    );
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await?;
+    conn.close().await?;
+    Ok(())
+}
+
+/// Refuses to serve as a role the row-level security policies would not apply to: a superuser,
+/// a role with BYPASSRLS, or one with the privileges of the tables' owner.
+pub async fn check_app_role(pool: &PgPool) -> anyhow::Result<()> {
+    let (user, superuser, bypass, owner, member): (String, bool, bool, bool, bool) = sqlx::query_as(
+        "SELECT current_user::text, r.rolsuper, r.rolbypassrls,
+                pg_has_role(current_user, c.relowner, 'USAGE'), pg_has_role(current_user, 'crm_app', 'MEMBER')
+           FROM pg_roles r, pg_class c
+          WHERE r.rolname = current_user AND c.oid = 'customer'::regclass",
+    )
+    .fetch_one(pool)
+    .await
+    .context("checking the database role")?;
+    anyhow::ensure!(
+        !superuser && !bypass && !owner,
+        "the server connects as `{user}`, which {} row-level security; connect as a login that is a member of \
+         crm_app and owns nothing (see the README)",
+        if superuser {
+            "as a superuser bypasses"
+        } else if bypass {
+            "has BYPASSRLS and bypasses"
+        } else {
+            "owns the tables and bypasses"
+        }
+    );
+    anyhow::ensure!(
+        member,
+        "the server's login `{user}` is not a member of crm_app; GRANT crm_app TO {user}"
+    );
+    Ok(())
 }
 
 /// Quotes an SQL identifier (`"` doubled), for the few statements that cannot take parameters.

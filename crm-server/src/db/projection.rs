@@ -14,6 +14,7 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use crate::db::scope::Scope;
 use crate::domain::projection::{columns, differs, recompute_select};
 
 /// How many drifted ids a report lists.
@@ -99,16 +100,19 @@ fn tally(report: &mut CheckReport, rows: &[CheckRow]) {
     }
 }
 
-/// Compares every projection row with a recompute; reads only.
-pub async fn check(pool: &PgPool, batch: i64) -> Result<CheckReport, sqlx::Error> {
+/// Compares every projection row that `scope` may see with a recompute; reads only. (The server
+/// checks under the system scope; an owner connection sees everything anyway.)
+pub async fn check(pool: &PgPool, scope: &Scope, batch: i64) -> Result<CheckReport, sqlx::Error> {
     let mut report = CheckReport::default();
     let mut after = Uuid::nil();
     loop {
+        let mut tx = crate::db::scope::begin(pool, scope).await?;
         let rows: Vec<CheckRow> = sqlx::query_as(sqlx::AssertSqlSafe(CHECK_BATCH.as_str()))
             .bind(after)
             .bind(batch)
-            .fetch_all(pool)
+            .fetch_all(&mut *tx)
             .await?;
+        tx.commit().await?;
         let Some((last, ..)) = rows.last() else { break };
         after = *last;
         tally(&mut report, &rows);

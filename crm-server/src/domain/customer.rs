@@ -31,6 +31,16 @@ pub enum ContactabilityStatus {
     OptedOut,
 }
 
+/// Who may write the locations of a chain: each location's owner (`OWN`), or every sales rep who
+/// owns one of them (`CHAIN_SHARED`, the seeds' account sharing).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum CoveragePolicy {
+    #[default]
+    Own,
+    ChainShared,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ContactRole {
@@ -64,6 +74,7 @@ text_enum!(ContactabilityStatus {
     HardBounce => "HARD_BOUNCE",
     OptedOut => "OPTED_OUT",
 });
+text_enum!(CoveragePolicy { Own => "OWN", ChainShared => "CHAIN_SHARED" });
 text_enum!(ContactRole { HeadChef => "HEAD_CHEF", Buyer => "BUYER", ManagingDirector => "MANAGING_DIRECTOR", Owner => "OWNER" });
 
 /// The writable members of a customer, as `POST /customers` takes them and as `PATCH` patches them.
@@ -85,6 +96,13 @@ pub struct CustomerInput {
     pub address: AddressInput,
     #[serde(default)]
     pub contactability: ContactabilityInput,
+    /// The sales rep (token subject) the customer is assigned to. A sales rep creating a customer
+    /// becomes its owner; only team leads, chain managers and admins assign or reassign.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner_subject: Option<String>,
+    /// For chains: whether the reps of its locations share them (`CHAIN_SHARED`).
+    #[serde(default)]
+    pub coverage_policy: CoveragePolicy,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -165,6 +183,8 @@ pub struct CustomerDraft {
     pub address: Address,
     pub contactability: ContactabilityStatus,
     pub alternate_channel_required: bool,
+    pub owner_subject: Option<String>,
+    pub coverage_policy: CoveragePolicy,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -190,6 +210,7 @@ impl CustomerInput {
             errors.push(FieldError::new("/parentAccountId", "a chain cannot be a location of another chain"));
         }
         let address = self.address.validate(&mut errors);
+        let owner_subject = optional_text(&mut errors, "/ownerSubject", self.owner_subject, 255);
         let contactability = self.contactability.status.unwrap_or(ContactabilityStatus::Contactable);
         let alternate_channel_required = contactability == ContactabilityStatus::HardBounce
             || self.contactability.alternate_channel_required.unwrap_or(false);
@@ -205,6 +226,8 @@ impl CustomerInput {
             address,
             contactability,
             alternate_channel_required,
+            owner_subject,
+            coverage_policy: self.coverage_policy,
         })
     }
 }
@@ -271,6 +294,8 @@ impl CustomerDraft {
                 status: Some(self.contactability),
                 alternate_channel_required: Some(self.alternate_channel_required),
             },
+            owner_subject: self.owner_subject.clone(),
+            coverage_policy: self.coverage_policy,
         }
     }
 
@@ -293,6 +318,8 @@ impl CustomerDraft {
                 || self.alternate_channel_required != new.alternate_channel_required,
             "contactability",
         );
+        check(self.owner_subject != new.owner_subject, "ownerSubject");
+        check(self.coverage_policy != new.coverage_policy, "coveragePolicy");
         changed
     }
 }
@@ -555,6 +582,8 @@ mod tests {
                 parent_account_id: None,
                 address: AddressInput { postal_code, ..AddressInput::default() },
                 contactability: ContactabilityInput { status, alternate_channel_required: None },
+                owner_subject: None,
+                coverage_policy: CoveragePolicy::Own,
             })
     }
 

@@ -63,6 +63,11 @@ impl FieldCatalog {
         self.fields.values().map(|(definition, _)| definition)
     }
 
+    /// Whether a caller with `roles` may write the field `key`.
+    pub fn may_write(&self, key: &str, roles: &std::collections::BTreeSet<crate::auth::UserRole>) -> bool {
+        self.get(key).is_some_and(|d| roles.iter().any(|r| d.writable_by.iter().any(|w| w == r.as_str())))
+    }
+
     /// Checks a `PATCH /customers/{id}/fields` body: an object of field keys to new values, `null`
     /// removing a field. Returns the writes in key order, or every problem, each named by the
     /// JSON pointer of the offending value.

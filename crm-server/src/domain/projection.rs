@@ -40,8 +40,14 @@ pub const HOT_COLUMNS: &[HotColumn] = &[
     },
 ];
 
-/// Projection columns copied from the customer row (`c`), so that a search is one index scan.
-pub const CUSTOMER_COLUMNS: &[(&str, &str)] = &[("territory", "c.territory"), ("name_key", "lower(c.name)")];
+/// Projection columns copied from the customer row (`c`), so that a search is one index scan and
+/// the projection's access policy needs no lookup of the customer.
+pub const CUSTOMER_COLUMNS: &[(&str, &str)] = &[
+    ("territory", "c.territory"),
+    ("name_key", "lower(c.name)"),
+    ("owner_subject", "c.owner_subject"),
+    ("chain_id", "crm_chain(c.parent_account_id, c.id, c.is_chain)"),
+];
 
 /// The hot fields that feed columns, each once, in table order.
 pub fn fields() -> Vec<&'static str> {

@@ -1,13 +1,14 @@
 //! Operations endpoints that change the running process.
 //!
-//! NB: unauthenticated for now, like the rest of the API; the identity stage puts them behind the
-//! `admin` role. The default listen address is loopback.
+//! Admins only.
 
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::auth::UserRole;
 use crate::error::{Error, FieldError, Problem};
+use crate::http::caller::Caller;
 use crate::http::extract::AppJson;
 use crate::state::AppState;
 
@@ -22,7 +23,11 @@ pub struct LogLevel {
 /// The active log filter.
 #[utoipa::path(get, path = "/admin/log-level", tag = "operations",
     responses((status = 200, description = "The active filter", body = LogLevel)))]
-pub async fn get_log_level(State(state): State<AppState>) -> Result<axum::Json<LogLevel>, Error> {
+pub async fn get_log_level(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<axum::Json<LogLevel>, Error> {
+    caller.require(&[UserRole::Admin], "reading the log filter")?;
     let filter = state.log_filter.current().ok_or_else(|| anyhow::anyhow!("the log subscriber is gone"))?;
     Ok(axum::Json(LogLevel { filter }))
 }
@@ -39,8 +44,10 @@ pub async fn get_log_level(State(state): State<AppState>) -> Result<axum::Json<L
 ))]
 pub async fn put_log_level(
     State(state): State<AppState>,
+    caller: Caller,
     AppJson(body): AppJson<LogLevel>,
 ) -> Result<axum::Json<LogLevel>, Error> {
+    caller.require(&[UserRole::Admin], "changing the log filter")?;
     state
         .log_filter
         .set(&body.filter)

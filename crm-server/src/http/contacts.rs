@@ -19,7 +19,7 @@ use crate::http::caller::Caller;
 use crate::http::customers::not_found as customer_not_found;
 use crate::http::extract::{AppJson, AppPath, merged};
 use crate::http::preconditions::{IfMatch, Tagged};
-use crate::outbox::{self, EventType, NewEvent, Origin};
+use crate::outbox::{self, EventType, NewEvent};
 use crate::state::AppState;
 
 pub fn queries() -> OpenApiRouter<AppState> {
@@ -88,8 +88,8 @@ async fn create_contact(
             return Err(Error::Unprocessable(errors));
         }
     };
-    let mut tx = state.db.begin().await?;
-    customers::find(&mut tx, account).await?.ok_or_else(|| customer_not_found(account))?;
+    let mut tx = caller.begin(&state).await?;
+    let customer = customers::find(&mut tx, account).await?.ok_or_else(|| customer_not_found(account))?;
     let id = Uuid::now_v7();
     contacts::insert(&mut tx, id, &draft).await?;
     contacts::set_roles(&mut tx, id, account, &roles).await?;
@@ -98,6 +98,7 @@ async fn create_contact(
     let event = NewEvent {
         event_type: EventType::ContactCreated,
         subject: id.to_string(),
+        territory: Some(customer.territory),
         data: json!({ "contact": contact }),
     };
     outbox::enqueue(&mut tx, &caller.origin, event).await?;
@@ -114,9 +115,10 @@ async fn create_contact(
 ))]
 async fn list_contacts(
     State(state): State<AppState>,
+    caller: Caller,
     AppPath(account): AppPath<Uuid>,
 ) -> Result<Json<ContactList>, Error> {
-    let mut conn = state.db.acquire().await?;
+    let mut conn = caller.begin(&state).await?;
     customers::find(&mut conn, account).await?.ok_or_else(|| customer_not_found(account))?;
     let rows = contacts::of_account(&mut conn, account).await?;
     let items = rows.iter().map(|row| row.to_api()).collect::<Result<_, _>>()?;
@@ -130,9 +132,10 @@ async fn list_contacts(
 ))]
 async fn get_contact(
     State(state): State<AppState>,
+    caller: Caller,
     AppPath(id): AppPath<Uuid>,
 ) -> Result<impl IntoResponse, Error> {
-    let mut conn = state.db.acquire().await?;
+    let mut conn = caller.begin(&state).await?;
     let row = contacts::find(&mut conn, id).await?.ok_or_else(|| not_found(id))?;
     Ok(([Tagged::Contact.header(row.version)], Json(row.to_api()?)))
 }
@@ -158,8 +161,13 @@ async fn patch_contact(
     AppJson(patch): AppJson<serde_json::Value>,
 ) -> Result<impl IntoResponse, Error> {
     let expected = if_match.expected(Tagged::Contact, state.http.require_if_match)?;
-    let mut tx = state.db.begin().await?;
-    let version = contacts::lock(&mut tx, id).await?.ok_or_else(|| not_found(id))?;
+    let mut tx = caller.begin(&state).await?;
+    let Some(version) = contacts::lock(&mut tx, id).await? else {
+        return Err(match contacts::find(&mut tx, id).await? {
+            Some(_) => Error::Forbidden(format!("contact {id} is outside the contacts you may change")),
+            None => not_found(id),
+        });
+    };
     expected.check(Tagged::Contact, version)?;
     let row = contacts::find(&mut tx, id).await?.ok_or_else(|| not_found(id))?;
     let current = row.draft();
@@ -182,6 +190,7 @@ async fn patch_contact(
     let event = NewEvent {
         event_type: EventType::ContactUpdated,
         subject: id.to_string(),
+        territory: None,
         data: json!({ "contactId": id, "changed": changed, "contact": contact }),
     };
     outbox::enqueue(&mut tx, &caller.origin, event).await?;
@@ -204,7 +213,7 @@ async fn set_roles(
     AppJson(body): AppJson<Roles>,
 ) -> Result<Json<Contact>, Error> {
     let roles = validate_roles("/roles", &body.roles).map_err(|e| Error::Unprocessable(vec![e]))?;
-    change_roles(&state, &caller.origin, account, id, &roles).await.map(Json)
+    change_roles(&state, &caller, account, id, &roles).await.map(Json)
 }
 
 /// Remove a contact from a customer (all its roles there). Emits `contact.roles.changed` with no
@@ -219,28 +228,31 @@ async fn unlink_contact(
     caller: Caller,
     AppPath((account, id)): AppPath<(Uuid, Uuid)>,
 ) -> Result<Json<Contact>, Error> {
-    change_roles(&state, &caller.origin, account, id, &[]).await.map(Json)
+    change_roles(&state, &caller, account, id, &[]).await.map(Json)
 }
 
 async fn change_roles(
     state: &AppState,
-    origin: &Origin,
+    caller: &Caller,
     account: Uuid,
     id: Uuid,
     roles: &[ContactRole],
 ) -> Result<Contact, Error> {
-    let mut tx = state.db.begin().await?;
-    customers::find(&mut tx, account).await?.ok_or_else(|| customer_not_found(account))?;
-    contacts::lock(&mut tx, id).await?.ok_or_else(|| not_found(id))?;
+    let mut tx = caller.begin(state).await?;
+    let customer = customers::find(&mut tx, account).await?.ok_or_else(|| customer_not_found(account))?;
+    // Linking needs write access to the account (the policies check the roles written), not to
+    // the contact's other accounts.
+    contacts::find(&mut tx, id).await?.ok_or_else(|| not_found(id))?;
     let previous = contacts::set_roles(&mut tx, id, account, roles).await?;
     let contact = contacts::find(&mut tx, id).await?.ok_or_else(|| not_found(id))?.to_api()?;
     if previous != roles {
         let event = NewEvent {
             event_type: EventType::ContactRolesChanged,
             subject: id.to_string(),
+            territory: Some(customer.territory),
             data: json!({ "contactId": id, "accountId": account, "roles": roles, "previousRoles": previous }),
         };
-        outbox::enqueue(&mut tx, origin, event).await?;
+        outbox::enqueue(&mut tx, &caller.origin, event).await?;
         tx.commit().await?;
     }
     Ok(contact)

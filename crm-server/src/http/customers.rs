@@ -13,10 +13,11 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
+use crate::auth::UserRole;
 use crate::db::customers;
 use crate::db::search::{self, After, CustomerFilter, HotRow, Sort};
 use crate::domain::cursor;
-use crate::domain::customer::{Customer, CustomerInput, is_territory};
+use crate::domain::customer::{CoveragePolicy, Customer, CustomerInput, is_territory};
 use crate::error::{Error, FieldError, Problem};
 use crate::http::caller::Caller;
 use crate::http::extract::{AppJson, AppPath, AppQuery, merged};
@@ -40,6 +41,13 @@ pub fn not_found(id: Uuid) -> Error {
     Error::NotFound(format!("no customer {id}"))
 }
 
+/// Who may assign customers to reps and share chains (the seeds: team leads may reassign).
+const ASSIGNERS: &[UserRole] = &[UserRole::TeamLead, UserRole::ChainManager, UserRole::Admin];
+
+fn may_assign(caller: &Caller) -> bool {
+    ASSIGNERS.iter().any(|r| caller.has(*r))
+}
+
 /// Create a customer: a single business, a chain (`isChain`), or a location of a chain
 /// (`parentAccountId`). Emits `customer.created`.
 #[utoipa::path(post, path = "/customers", tag = "customers", request_body = CustomerInput, responses(
@@ -54,8 +62,21 @@ async fn create_customer(
     caller: Caller,
     AppJson(input): AppJson<CustomerInput>,
 ) -> Result<impl IntoResponse, Error> {
-    let draft = input.validate().map_err(Error::Unprocessable)?;
-    let mut tx = state.db.begin().await?;
+    let mut draft = input.validate().map_err(Error::Unprocessable)?;
+    match &draft.owner_subject {
+        // A sales rep's new customer is theirs.
+        None if caller.has(UserRole::SalesRep) && !may_assign(&caller) => {
+            draft.owner_subject = Some(caller.identity.subject.clone())
+        }
+        Some(owner) if owner != &caller.identity.subject => {
+            caller.require(ASSIGNERS, "assigning a customer to someone else")?
+        }
+        _ => {}
+    }
+    if draft.coverage_policy != CoveragePolicy::Own {
+        caller.require(ASSIGNERS, "sharing a chain across its reps")?;
+    }
+    let mut tx = caller.begin(&state).await?;
     if let Some(parent) = draft.parent_account_id {
         customers::check_parent(&mut tx, parent).await?;
     }
@@ -64,6 +85,7 @@ async fn create_customer(
     let event = NewEvent {
         event_type: EventType::CustomerCreated,
         subject: row.id.to_string(),
+        territory: Some(row.territory.clone()),
         data: json!({ "customer": customer }),
     };
     outbox::enqueue(&mut tx, &caller.origin, event).await?;
@@ -83,10 +105,11 @@ async fn create_customer(
 ))]
 async fn get_customer(
     State(state): State<AppState>,
+    caller: Caller,
     AppPath(id): AppPath<Uuid>,
 ) -> Result<impl IntoResponse, Error> {
-    let mut conn = state.db.acquire().await?;
-    let row = customers::find(&mut conn, id).await?.ok_or_else(|| not_found(id))?;
+    let mut tx = caller.begin(&state).await?;
+    let row = customers::find(&mut tx, id).await?.ok_or_else(|| not_found(id))?;
     Ok(([Tagged::Customer.header(row.version)], Json(row.to_api()?)))
 }
 
@@ -114,14 +137,26 @@ async fn patch_customer(
     AppJson(patch): AppJson<serde_json::Value>,
 ) -> Result<impl IntoResponse, Error> {
     let expected = if_match.expected(Tagged::Customer, state.http.require_if_match)?;
-    let mut tx = state.db.begin().await?;
-    let row = customers::lock(&mut tx, id).await?.ok_or_else(|| not_found(id))?;
+    let mut tx = caller.begin(&state).await?;
+    let Some(row) = customers::lock(&mut tx, id).await? else {
+        // The lock needs write access: a customer the caller can only read is a 403, not a 404.
+        return Err(match customers::find(&mut tx, id).await? {
+            Some(_) => Error::Forbidden(format!("customer {id} is outside the customers you may change")),
+            None => not_found(id),
+        });
+    };
     expected.check(Tagged::Customer, row.version)?;
     let current = row.draft()?;
     let draft = merged(&current.to_input(), &patch)?.validate().map_err(Error::Unprocessable)?;
     let changed = current.changed_members(&draft);
     if changed.is_empty() {
         return Ok(([Tagged::Customer.header(row.version)], Json(row.to_api()?)));
+    }
+    if changed.contains(&"ownerSubject") {
+        caller.require(ASSIGNERS, "reassigning a customer")?;
+    }
+    if changed.contains(&"coveragePolicy") {
+        caller.require(ASSIGNERS, "changing a chain's coverage policy")?;
     }
     if draft.parent_account_id != current.parent_account_id
         && let Some(parent) = draft.parent_account_id
@@ -140,9 +175,11 @@ async fn patch_customer(
     let updated = customers::update(&mut tx, id, &draft).await?;
     let customer = updated.to_api()?;
     let subject = id.to_string();
+    let territory = Some(updated.territory.clone());
     let event = NewEvent {
         event_type: EventType::CustomerUpdated,
         subject: subject.clone(),
+        territory: territory.clone(),
         data: json!({ "customerId": id, "changed": changed, "customer": customer }),
     };
     outbox::enqueue(&mut tx, &caller.origin, event).await?;
@@ -150,6 +187,7 @@ async fn patch_customer(
         let event = NewEvent {
             event_type: EventType::CustomerContactabilityChanged,
             subject,
+            territory,
             data: json!({
                 "customerId": id,
                 "status": draft.contactability,
@@ -362,21 +400,23 @@ pub struct CustomerPage {
 ))]
 async fn list_customers(
     State(state): State<AppState>,
+    caller: Caller,
     AppQuery(query): AppQuery<ListQuery>,
 ) -> Result<Json<CustomerPage>, Error> {
     let (filter, sort, limit, after) = query.parse()?;
-    page(&state, filter, sort, limit, after).await
+    page(&state, &caller, filter, sort, limit, after).await
 }
 
 async fn page(
     state: &AppState,
+    caller: &Caller,
     filter: CustomerFilter,
     sort: Sort,
     limit: i64,
     after: Option<After>,
 ) -> Result<Json<CustomerPage>, Error> {
-    let mut conn = state.db.acquire().await?;
-    let page = search::search(&mut conn, &filter, sort, after.as_ref(), limit).await?;
+    let mut tx = caller.begin(state).await?;
+    let page = search::search(&mut tx, &filter, sort, after.as_ref(), limit).await?;
     let next_cursor =
         page.next.map(|next| cursor::encode(&list_name(sort), &filter.fingerprint(), next.to_json()));
     let items = page
@@ -407,12 +447,13 @@ pub struct LocationsQuery {
     ))]
 async fn list_locations(
     State(state): State<AppState>,
+    caller: Caller,
     AppPath(id): AppPath<Uuid>,
     AppQuery(query): AppQuery<LocationsQuery>,
 ) -> Result<Json<CustomerPage>, Error> {
-    let mut conn = state.db.acquire().await?;
-    customers::find(&mut conn, id).await?.ok_or_else(|| not_found(id))?;
-    drop(conn);
+    let mut tx = caller.begin(&state).await?;
+    customers::find(&mut tx, id).await?.ok_or_else(|| not_found(id))?;
+    drop(tx);
     let query = ListQuery {
         parent_account_id: Some(id),
         sort: query.sort,
@@ -421,5 +462,5 @@ async fn list_locations(
         ..ListQuery::default()
     };
     let (filter, sort, limit, after) = query.parse()?;
-    page(&state, filter, sort, limit, after).await
+    page(&state, &caller, filter, sort, limit, after).await
 }

@@ -14,6 +14,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
+use crate::auth::UserRole;
 use crate::db::fields::{self, Change, PatchOutcome};
 use crate::domain::fields::FieldDefinition;
 use crate::error::{Error, Problem};
@@ -41,7 +42,7 @@ pub struct Catalog {
 /// The catalog of dynamic fields: each key, the JSON Schema of its value, whether it is hot
 /// (searchable) and who may write it.
 #[utoipa::path(get, path = "/fields", tag = "fields", responses((status = 200, description = "The catalog", body = Catalog)))]
-async fn catalog(State(state): State<AppState>) -> Json<Catalog> {
+async fn catalog(State(state): State<AppState>, _caller: Caller) -> Json<Catalog> {
     Json(Catalog { fields: state.catalog.definitions().cloned().collect() })
 }
 
@@ -74,9 +75,10 @@ pub struct FieldValues {
 ))]
 async fn get_fields(
     State(state): State<AppState>,
+    caller: Caller,
     AppPath(id): AppPath<Uuid>,
 ) -> Result<impl IntoResponse, Error> {
-    let mut conn = state.db.acquire().await?;
+    let mut conn = caller.begin(&state).await?;
     let current = fields::values(&mut conn, id).await?.ok_or_else(|| not_found(id))?;
     let mut values = BTreeMap::new();
     let mut updated = BTreeMap::new();
@@ -146,6 +148,15 @@ async fn patch_fields(
 ) -> Result<impl IntoResponse, Error> {
     let expected = if_match.expected(Tagged::CustomerFields, state.http.require_if_match)?;
     let writes = state.catalog.validate_patch(&patch).map_err(Error::Unprocessable)?;
+    // The catalog names who may write each field (contract and price fields: chain managers).
+    let denied: Vec<&str> = writes
+        .iter()
+        .filter(|w| !caller.has(UserRole::Admin) && !state.catalog.may_write(&w.key, &caller.identity.roles))
+        .map(|w| w.key.as_str())
+        .collect();
+    if !denied.is_empty() {
+        return Err(Error::Forbidden(format!("your roles may not write {}", denied.join(", "))));
+    }
     let actor = caller.audit_name();
     for _ in 0..UNCONDITIONAL_ATTEMPTS {
         // Without a version from the client, take the current one: the write then still cannot
@@ -153,24 +164,32 @@ async fn patch_fields(
         let versions = match &expected {
             Expected::OneOf(versions) => versions.clone(),
             Expected::Any => {
-                let mut conn = state.db.acquire().await?;
+                let mut conn = caller.begin(&state).await?;
                 vec![fields::version(&mut conn, id).await?.ok_or_else(|| not_found(id))?]
             }
         };
-        let mut tx = state.db.begin().await?;
+        let mut tx = caller.begin(&state).await?;
         match fields::patch(&mut tx, id, &versions, &writes, &actor, caller.correlation_id()).await? {
             PatchOutcome::NotFound => return Err(not_found(id)),
+            // The policies hide rows the caller may read but not write from the write, which
+            // then looks stale: tell the two apart.
+            PatchOutcome::Stale { .. } if !fields::writable(&mut tx, id).await? => {
+                return Err(Error::Forbidden(format!(
+                    "customer {id} is outside the customers you may change"
+                )));
+            }
             PatchOutcome::Stale { current } => {
                 if matches!(expected, Expected::Any) {
                     continue;
                 }
                 return Err(Tagged::CustomerFields.stale(current));
             }
-            PatchOutcome::Applied { version, changes } => {
+            PatchOutcome::Applied { version, territory, changes } => {
                 if !changes.is_empty() {
                     let event = NewEvent {
                         event_type: EventType::CustomerFieldsChanged,
                         subject: id.to_string(),
+                        territory: Some(territory),
                         data: json!({
                             "customerId": id,
                             "fieldsVersion": version,
@@ -236,6 +255,7 @@ pub struct HistoryPage {
     ))]
 async fn history(
     State(state): State<AppState>,
+    caller: Caller,
     AppPath(id): AppPath<Uuid>,
     AppQuery(query): AppQuery<HistoryQuery>,
 ) -> Result<Json<HistoryPage>, Error> {
@@ -247,7 +267,7 @@ async fn history(
     if !errors.is_empty() {
         return Err(Error::BadRequest { detail: "invalid query parameters".into(), errors });
     }
-    let mut conn = state.db.acquire().await?;
+    let mut conn = caller.begin(&state).await?;
     fields::version(&mut conn, id).await?.ok_or_else(|| not_found(id))?;
     let mut rows = fields::history(&mut conn, id, query.key.as_deref(), before, limit + 1).await?;
     let next_cursor = paging::next(&mut rows, limit, LIST, &filters, |row| json!(row.id));

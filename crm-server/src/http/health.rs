@@ -87,6 +87,6 @@ static OPENAPI_JSON: LazyLock<String> =
 /// This document: the OpenAPI 3.1 description of every endpoint, generated from the handlers.
 #[utoipa::path(get, path = "/openapi.json", tag = "operations",
     responses((status = 200, description = "The OpenAPI document", content_type = "application/json", body = Object)))]
-pub async fn openapi_json() -> impl IntoResponse {
+pub async fn openapi_json(_caller: crate::http::caller::Caller) -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "application/json")], OPENAPI_JSON.as_str())
 }

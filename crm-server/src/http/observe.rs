@@ -27,6 +27,7 @@ pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next
         correlation_id = correlation_id.as_str(),
         method = %method,
         route = route.as_str(),
+        subject = tracing::field::Empty,
     );
     let mut response = next.run(req).instrument(span.clone()).await;
 

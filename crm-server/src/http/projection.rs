@@ -6,8 +6,11 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
+use crate::auth::UserRole;
 use crate::db::projection::{self, CheckReport};
+use crate::db::scope::Scope;
 use crate::error::{Error, Problem};
+use crate::http::caller::Caller;
 use crate::state::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -24,10 +27,13 @@ pub struct Staleness {
 /// rebuild` repairs what it finds.
 #[utoipa::path(get, path = "/projection/staleness", tag = "operations", responses(
     (status = 200, description = "The drift of the hot projection", body = Staleness),
+    (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
+    (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
     (status = 503, description = "The database is unreachable", body = Problem, content_type = "application/problem+json"),
 ))]
-pub async fn staleness(State(state): State<AppState>) -> Result<Json<Staleness>, Error> {
-    let report = projection::check(&state.db, 1000).await?;
+pub async fn staleness(State(state): State<AppState>, caller: Caller) -> Result<Json<Staleness>, Error> {
+    caller.require(&[UserRole::Admin], "checking the projection")?;
+    let report = projection::check(&state.db, &Scope::system(), 1000).await?;
     let checked_at = OffsetDateTime::now_utc();
     state.metrics.observe_projection_check(&report, checked_at);
     Ok(Json(Staleness { report, checked_at }))

@@ -63,6 +63,8 @@ pub struct NewEvent {
     pub event_type: EventType,
     /// The id of the aggregate (sample, customer, ...) the event is about; the CloudEvents subject.
     pub subject: String,
+    /// The sales territory the event belongs to (the event feeds show it only there), if any.
+    pub territory: Option<String>,
     pub data: Value,
 }
 
@@ -91,8 +93,9 @@ pub async fn enqueue(
     let id = Uuid::now_v7();
     let (seq, time): (i64, OffsetDateTime) = sqlx::query_as(
         "INSERT INTO event_outbox
-             (id, event_type, type_version, source, aggregate_type, aggregate_id, correlation_id, actor_type, actor_id, data)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+             (id, event_type, type_version, source, aggregate_type, aggregate_id, correlation_id, actor_type, actor_id, data,
+              territory)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
          RETURNING seq, occurred_at",
     )
     .bind(id)
@@ -105,6 +108,7 @@ pub async fn enqueue(
     .bind(origin.actor.kind.as_str())
     .bind(&origin.actor.id)
     .bind(&event.data)
+    .bind(&event.territory)
     .fetch_one(&mut **tx)
     .await?;
     Ok(Enqueued { seq, id, time })
@@ -125,11 +129,13 @@ pub struct StoredEvent {
     pub actor_type: String,
     pub actor_id: String,
     pub data: Value,
+    pub territory: Option<String>,
 }
 
 impl StoredEvent {
     /// The CloudEvents 1.0 JSON form. The seeds' `correlationId` and `actor` travel as the
-    /// extension attributes `correlationid`, `actortype` and `actorid` (extension names must be
+    /// extension attributes `correlationid`, `actortype` and `actorid`, the territory as
+    /// `territory` (extension names must be
     /// lower-case alphanumerics, and their values scalars). `sequence` (the sequence extension)
     /// is the outbox seq, zero-padded so that it also orders as a string.
     pub fn to_cloudevent(&self) -> Value {
@@ -151,6 +157,9 @@ impl StoredEvent {
         if let Some(correlation_id) = &self.correlation_id {
             event["correlationid"] = json!(correlation_id);
         }
+        if let Some(territory) = &self.territory {
+            event["territory"] = json!(territory);
+        }
         event
     }
 }
@@ -163,7 +172,7 @@ pub async fn events_after(
 ) -> Result<Vec<StoredEvent>, sqlx::Error> {
     sqlx::query_as(
         "SELECT seq, id, event_type, type_version, source, aggregate_type, aggregate_id, occurred_at,
-                correlation_id, actor_type, actor_id, data
+                correlation_id, actor_type, actor_id, data, territory
            FROM event_outbox WHERE seq > $1 ORDER BY seq LIMIT $2",
     )
     .bind(after)
@@ -190,6 +199,7 @@ mod tests {
             actor_type: "user".into(),
             actor_id: "u_42".into(),
             data: json!({"a": 1}),
+            territory: None,
         }
     }
 

@@ -12,16 +12,25 @@ use hyper_util::rt::TokioExecutor;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use std::time::Duration;
+
+use crate::auth::dev::DevKey;
+use crate::auth::{ClaimNames, UserRole, Verifier};
 use crate::config::{HttpArgs, Role};
 use crate::state::AppState;
 use crate::telemetry::{self, LogFilter};
 use crate::testing::TestDb;
 
-/// The server of one test: its own database, its own port, the production middleware stack.
+/// The server of one test: its own database, its own port, the production middleware stack, and
+/// a token issuer it trusts. Requests carry an admin token unless they bring their own
+/// `authorization` header (an empty one sends none).
 pub struct TestApp {
     pub address: SocketAddr,
     pub state: AppState,
     pub db: TestDb,
+    /// The key the server trusts; [`TestApp::token`] signs with it.
+    pub key: DevKey,
+    admin_token: String,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<std::io::Result<()>>>,
     _log_guard: Box<dyn Send + Sync>,
@@ -34,11 +43,34 @@ impl TestApp {
 
     /// With `extra` routes inside the production middleware (e.g. a handler that panics).
     pub async fn spawn_with(http: HttpArgs, extra: Router<AppState>) -> TestApp {
+        TestApp::spawn_verified(http, extra, None).await
+    }
+
+    /// With a verifier of its own instead of the test key (for the token tests).
+    pub async fn spawn_verified(
+        http: HttpArgs,
+        extra: Router<AppState>,
+        verifier: Option<Verifier>,
+    ) -> TestApp {
         let db = TestDb::new().await;
         let (log_filter, guard) = log_filter();
-        let state = AppState::load(db.pool.clone(), Role::All, http.clone(), log_filter)
+        let key_dir = tempfile::tempdir().expect("a folder for the test key");
+        let key = DevKey::load_or_create(key_dir.path()).expect("a test key");
+        let verifier = match verifier {
+            Some(verifier) => verifier,
+            None => key.verifier(ClaimNames::default()).expect("a verifier"),
+        };
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(5)
+            .connect(&db.app_url)
+            .await
+            .expect("connecting as the app login");
+        crate::db::check_app_role(&pool).await.expect("the app login is subject to row-level security");
+        let state = AppState::load(pool, Role::All, http.clone(), log_filter, verifier)
             .await
             .expect("loading the application state");
+        let admin_token =
+            key.mint("test-admin", &[UserRole::Admin], &[], &[], Duration::from_secs(3600)).expect("a token");
         let router = crate::http::app_with(state.clone(), extra);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("binding a loopback port");
         let address = listener.local_addr().expect("the bound address");
@@ -51,7 +83,28 @@ impl TestApp {
             },
             http.shutdown_timeout,
         ));
-        TestApp { address, state, db, shutdown: Some(shutdown), server: Some(server), _log_guard: guard }
+        TestApp {
+            address,
+            state,
+            db,
+            key,
+            admin_token,
+            shutdown: Some(shutdown),
+            server: Some(server),
+            _log_guard: guard,
+        }
+    }
+
+    /// A token of `subject` with `roles`, `territories` and `chains`, valid for an hour.
+    pub fn token(
+        &self,
+        subject: &str,
+        roles: &[UserRole],
+        territories: &[&str],
+        chains: &[uuid::Uuid],
+    ) -> String {
+        let territories: Vec<String> = territories.iter().map(|t| t.to_string()).collect();
+        self.key.mint(subject, roles, &territories, chains, Duration::from_secs(3600)).expect("a token")
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -70,8 +123,13 @@ impl TestApp {
         body: impl Into<Bytes>,
     ) -> TestResponse {
         let mut request = Request::builder().method(method).uri(self.url(path));
+        if !headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("authorization")) {
+            request = request.header("authorization", format!("Bearer {}", self.admin_token));
+        }
         for (name, value) in headers {
-            request = request.header(*name, *value);
+            if !value.is_empty() || !name.eq_ignore_ascii_case("authorization") {
+                request = request.header(*name, *value);
+            }
         }
         let request = request.body(Full::new(body.into())).expect("a valid request");
         self.request(request).await

@@ -33,6 +33,10 @@ impl Server {
 }
 
 static SERVER: OnceLock<Result<Server, String>> = OnceLock::new();
+
+/// The test servers' app login password (the role is cluster-wide, so it is fixed, and it guards
+/// nothing but throwaway data).
+const APP_PASSWORD: &str = "crmservertest";
 /// What the process must undo when it exits.
 enum Cleanup {
     /// The throwaway cluster and its folder (the template goes with them).
@@ -81,6 +85,10 @@ fn start_server() -> Result<Server, String> {
             Ok::<_, sqlx::Error>(())
         })
         .map_err(|e| format!("preparing the template database: {e}"))?;
+    // The login the test servers use: a member of crm_app that owns nothing, as in production.
+    runtime
+        .block_on(db::ensure_app_login(&server.url("postgres"), APP_PASSWORD))
+        .map_err(|e| format!("creating the app login: {e}"))?;
     Ok(server)
 }
 
@@ -162,8 +170,13 @@ fn with_database(url: &str, database: &str) -> Result<String, String> {
 /// A database of its own for one test, cloned from the migrated template.
 #[derive(Debug)]
 pub struct TestDb {
+    /// A pool of the superuser, which row-level security does not apply to: for setting up and
+    /// inspecting data behind the server's back.
     pub pool: PgPool,
+    /// The superuser's URL of the test's database.
     pub url: String,
+    /// The URL the test's server connects with: the app login, under row-level security.
+    pub app_url: String,
     name: String,
 }
 
@@ -186,7 +199,8 @@ impl TestDb {
             .connect(&url)
             .await
             .expect("connecting to the test database");
-        TestDb { pool, url, name }
+        let app_url = db::with_login(&url, db::APP_LOGIN, APP_PASSWORD).expect("the app login's URL");
+        TestDb { pool, url, app_url, name }
     }
 
     /// The name of the test's database.

@@ -80,6 +80,7 @@ mod tests {
             actor_type: "system".into(),
             actor_id: "retention".into(),
             data,
+            territory: Some("BY".into()),
         }
     }
 

@@ -79,7 +79,7 @@ async fn fields_are_written_together_and_the_projection_follows_in_the_same_tran
 
     let read = app.get(&format!("/customers/{id}/fields")).await.json();
     assert_eq!(read["values"], body);
-    assert_eq!(read["updated"]["menu_notes"]["by"], "service:unauthenticated");
+    assert_eq!(read["updated"]["menu_notes"]["by"], "user:test-admin");
 
     let hot = projection(&app, &id).await;
     assert_eq!(hot["roi_bucket"], "HIGH");

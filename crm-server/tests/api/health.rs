@@ -15,7 +15,7 @@ async fn healthz_says_ok_with_role_and_version() {
 #[tokio::test]
 async fn healthz_stays_up_when_the_database_is_gone_but_readyz_does_not() {
     let app = TestApp::spawn().await;
-    app.db.pool.close().await;
+    app.state.db.close().await;
     assert_eq!(app.get("/healthz").await.status, StatusCode::OK);
     let problem = app.get("/readyz").await.problem(StatusCode::SERVICE_UNAVAILABLE);
     assert!(problem["detail"].as_str().unwrap().contains("unreachable"), "{problem}");

@@ -17,6 +17,7 @@ fn status_changed(sample: &str) -> NewEvent {
     NewEvent {
         event_type: EventType::SampleStatusChanged,
         subject: sample.into(),
+        territory: Some("BY".into()),
         data: json!({
             "sampleId": sample,
             "customerId": "6f1c7a8e-2b1d-4c3e-9f0a-1b2c3d4e5f60",
@@ -105,6 +106,7 @@ async fn each_seed_event_type_can_be_written() {
         NewEvent {
             event_type: EventType::SampleRequested,
             subject: SAMPLE.into(),
+            territory: None,
             data: json!({"sampleId": SAMPLE, "customerId": customer, "items": [{"sku": "CF-100", "quantity": 2}],
                          "deliveryDate": "2026-12-01"}),
         },
@@ -112,12 +114,14 @@ async fn each_seed_event_type_can_be_written() {
         NewEvent {
             event_type: EventType::ActivityCreated,
             subject: "1a2b3c4d-5e6f-4a0b-8c1d-2e3f4a5b6c7d".into(),
+            territory: None,
             data: json!({"activityId": "1a2b3c4d-5e6f-4a0b-8c1d-2e3f4a5b6c7d", "customerId": customer,
                          "kind": "ROI_CONSULTATION", "occurredAt": "2026-11-23T10:00:00Z", "outcome": "QUALIFIED"}),
         },
         NewEvent {
             event_type: EventType::CustomerContactabilityChanged,
             subject: customer.into(),
+            territory: Some("NRW".into()),
             data: json!({"customerId": customer, "status": "HARD_BOUNCE", "previousStatus": "CONTACTABLE",
                          "alternateChannelRequired": true}),
         },
