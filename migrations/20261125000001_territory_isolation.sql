@@ -155,12 +155,14 @@ CREATE POLICY contact_update ON contact FOR UPDATE TO crm_app
     USING ((SELECT crm_scope_admin()) OR crm_may_write_contact(id))
     WITH CHECK ((SELECT crm_scope_admin()) OR crm_may_write_contact(id));
 
--- The outbox: anyone in scope may add the events of their writes; reading is for admins until
--- the event feeds bring their own rules.
+-- The outbox: anyone in scope may add the events of their writes and read back those of their
+-- own transaction (INSERT ... RETURNING needs that); reading others is for admins until the
+-- event feeds bring their own rules.
 ALTER TABLE event_outbox ENABLE ROW LEVEL SECURITY;
 CREATE POLICY outbox_insert ON event_outbox FOR INSERT TO crm_app
     WITH CHECK ((SELECT crm_scope_user()) IS NOT NULL OR (SELECT crm_scope_admin()));
-CREATE POLICY outbox_read ON event_outbox FOR SELECT TO crm_app USING ((SELECT crm_scope_admin()));
+CREATE POLICY outbox_read ON event_outbox FOR SELECT TO crm_app
+    USING ((SELECT crm_scope_admin()) OR tx_id = pg_current_xact_id());
 
 GRANT SELECT, INSERT, UPDATE ON customer, contact, cm_customer_hot_proj TO crm_app;
 GRANT SELECT, INSERT, UPDATE, DELETE ON contact_roles, field_values TO crm_app;

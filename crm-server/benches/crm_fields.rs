@@ -28,6 +28,8 @@ use hyper_util::rt::TokioExecutor;
 use sqlx::{Connection, PgConnection, PgPool};
 use uuid::Uuid;
 
+use crm_server::auth::UserRole;
+use crm_server::auth::dev::DevKey;
 use crm_server::db;
 use crm_server::embedded_pg::{Cluster, Options, find_bin_dir};
 
@@ -118,10 +120,19 @@ fn pick(n: usize, len: usize) -> usize {
     ((z ^ (z >> 31)) % len as u64) as usize
 }
 
-/// Starts the release binary on `url` and returns it with its address.
-fn start_server(url: &str) -> (std::process::Child, String) {
+/// Starts the release binary on `url` (the app login), trusting `public_key`, and returns it with
+/// its address.
+fn start_server(url: &str, public_key: &Path) -> (std::process::Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_crm-server"))
-        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--oidc-issuer",
+            crm_server::auth::dev::ISSUER,
+            "--jwt-public-key",
+        ])
+        .arg(public_key)
         .env("DATABASE_URL", url)
         .env("CRM_LOG", "warn,crm_server=info")
         .env("CRM_LOG_FORMAT", "json")
@@ -370,7 +381,17 @@ async fn main() {
     eprintln!("seeded in {:.1}s", seeded.elapsed().as_secs_f64());
 
     let admin_url = cluster.url("postgres");
-    let (mut server, address) = start_server(&url);
+    // The server runs as in production: as a login under row-level security, trusting one key.
+    db::ensure_app_login(&admin_url, "benchapp").await.expect("the app login");
+    let app_url = db::with_login(&url, db::APP_LOGIN, "benchapp").expect("the app URL");
+    let key = DevKey::load_or_create(dir.path()).expect("a signing key");
+    let public_key = dir.path().join("bench.pub.pem");
+    std::fs::write(&public_key, key.public_pem().expect("a PEM")).expect("the public key");
+    let token = Arc::new(format!(
+        "Bearer {}",
+        key.mint("bench", &[UserRole::Admin], &[], &[], Duration::from_secs(3600)).expect("a token")
+    ));
+    let (mut server, address) = start_server(&app_url, &public_key);
     let ids = Arc::new(ids);
     let base = Arc::new(format!("http://{address}"));
 
@@ -396,11 +417,14 @@ async fn main() {
     ];
     for (query, name) in reads {
         let url = Arc::new(format!("{base}/customers?{query}&limit=50"));
+        let token = token.clone();
         let get = move |client: HttpClient, _| {
-            let url = url.clone();
+            let (url, token) = (url.clone(), token.clone());
             async move {
-                let request =
-                    http::Request::get(url.as_str()).body(Full::new(Bytes::new())).expect("request");
+                let request = http::Request::get(url.as_str())
+                    .header("authorization", token.as_str())
+                    .body(Full::new(Bytes::new()))
+                    .expect("request");
                 matches!(send(&client, request).await, Some((status, ..)) if status == http::StatusCode::OK)
             }
         };
@@ -423,17 +447,18 @@ async fn main() {
     let versions: Arc<Vec<AtomicI64>> = Arc::new((0..ids.len()).map(|_| AtomicI64::new(1)).collect());
     let conflicts = Arc::new(AtomicI64::new(0));
     let patch = {
-        let (ids, base, versions, conflicts) =
-            (ids.clone(), base.clone(), versions.clone(), conflicts.clone());
+        let (ids, base, versions, conflicts, token) =
+            (ids.clone(), base.clone(), versions.clone(), conflicts.clone(), token.clone());
         move |client: HttpClient, n: usize| {
-            let (ids, base, versions, conflicts) =
-                (ids.clone(), base.clone(), versions.clone(), conflicts.clone());
+            let (ids, base, versions, conflicts, token) =
+                (ids.clone(), base.clone(), versions.clone(), conflicts.clone(), token.clone());
             async move {
                 let index = pick(n, ids.len());
                 let body =
                     format!(r#"{{"roi_potential": {{"bucket": "HIGH", "value": {}.5}}}}"#, n % 100_000);
                 let request = http::Request::patch(format!("{base}/customers/{}/fields", ids[index]))
                     .header("content-type", "application/json")
+                    .header("authorization", token.as_str())
                     .header("if-match", format!("\"f{}\"", versions[index].load(Ordering::Relaxed)))
                     .body(Full::new(Bytes::from(body)))
                     .expect("request");

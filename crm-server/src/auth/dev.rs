@@ -56,6 +56,16 @@ impl DevKey {
             .map_err(|_| "unusable key".to_owned())
     }
 
+    /// The public key as PEM (SubjectPublicKeyInfo), for a server configured with
+    /// `--jwt-public-key` (the benchmark runs the release binary that way).
+    pub fn public_pem(&self) -> Result<String, String> {
+        const SPKI_PREFIX: [u8; 12] =
+            [0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00];
+        let der: Vec<u8> = SPKI_PREFIX.iter().copied().chain(self.public_key()?).collect();
+        let body = base64::engine::general_purpose::STANDARD.encode(der);
+        Ok(format!("-----BEGIN PUBLIC KEY-----\n{body}\n-----END PUBLIC KEY-----\n"))
+    }
+
     /// A verifier that trusts this key only.
     pub fn verifier(&self, claims: ClaimNames) -> Result<Verifier, String> {
         let x = URL_SAFE_NO_PAD.encode(self.public_key()?);
@@ -111,5 +121,11 @@ mod tests {
         assert!(again.verifier(ClaimNames::default()).unwrap().verify(&token).await.is_ok());
         let other = DevKey::load_or_create(tempfile::tempdir().unwrap().path()).unwrap();
         assert!(other.verifier(ClaimNames::default()).unwrap().verify(&token).await.is_err());
+
+        // The PEM form is the same key.
+        let from_pem = crate::auth::public_key_from_pem(key.public_pem().unwrap().as_bytes()).unwrap();
+        let verifier =
+            Verifier { keys: Keys::Static(vec![from_pem]), ..key.verifier(ClaimNames::default()).unwrap() };
+        assert!(verifier.verify(&token).await.is_ok());
     }
 }

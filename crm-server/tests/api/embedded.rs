@@ -132,6 +132,34 @@ async fn the_binary_serves_on_its_private_database_and_stops_it_on_sigint() {
         .unwrap();
     let ready = crm_server::testing::app::fetch(request).await.unwrap();
     assert_eq!(ready.status, 200, "{}", ready.text());
+
+    // The embedded default trusts tokens from `crm-server dev-token`, and only those.
+    let customers = format!("http://{address}/customers");
+    let anonymous = crm_server::testing::app::get_url(&customers).await.unwrap();
+    assert_eq!(anonymous.status, 401);
+    let token = Command::new(env!("CARGO_BIN_EXE_crm-server"))
+        .args([
+            "dev-token",
+            "--role",
+            "sales-rep",
+            "--territory",
+            "BY",
+            "--subject",
+            "e2e-rep",
+            "--ttl",
+            "5m",
+        ])
+        .env("CRM_DATA_DIR", dir.path().join("pg"))
+        .output()
+        .unwrap();
+    assert!(token.status.success(), "{}", String::from_utf8_lossy(&token.stderr));
+    let token = String::from_utf8(token.stdout).unwrap();
+    let request = axum::http::Request::get(&customers)
+        .header("authorization", format!("Bearer {}", token.trim()))
+        .body(Default::default())
+        .unwrap();
+    let listed = crm_server::testing::app::fetch(request).await.unwrap();
+    assert_eq!(listed.status, 200, "{}", listed.text());
     let postgres = pid_of(dir.path());
     assert!(alive(postgres));
 
@@ -168,4 +196,29 @@ async fn migrate_is_idempotent_and_never_starts_a_server_of_its_own() {
         assert!(String::from_utf8_lossy(&output.stderr).contains("migrations are current"));
     }
     assert!(!dir.path().join("must-stay-empty").exists());
+}
+
+/// A server that row-level security would not apply to refuses to start, as does one with
+/// neither an issuer nor the embedded default's development key.
+#[tokio::test]
+async fn the_server_refuses_to_serve_as_an_owner_or_without_an_issuer() {
+    let db = crm_server::testing::TestDb::new().await;
+    let key = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/keys/ed.pub.pem");
+    let run = |url: &str, issuer: bool| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_crm-server"));
+        command
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .env("DATABASE_URL", url)
+            .env("CRM_LOG_FORMAT", "text");
+        if issuer {
+            command.args(["--oidc-issuer", "https://sso.test", "--jwt-public-key"]).arg(&key);
+        }
+        let output = command.output().unwrap();
+        assert!(!output.status.success());
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+    let as_owner = run(&db.url, true);
+    assert!(as_owner.contains("bypasses row-level security"), "{as_owner}");
+    let without_issuer = run(&db.app_url, false);
+    assert!(without_issuer.contains("no token issuer is configured"), "{without_issuer}");
 }

@@ -1,11 +1,13 @@
 //! Integration tests of the CRM server: real PostgreSQL (one throwaway cluster for this process,
 //! one database per test), real HTTP over loopback. See `crm_server::testing`.
 
+mod auth;
 mod customers;
 mod embedded;
 mod errors;
 mod fields;
 mod health;
+mod isolation;
 mod openapi;
 mod outbox;
 mod projection;
