@@ -170,7 +170,9 @@ CREATE TABLE cm_customer_hot_proj (
 
 -- Each equality filter leads an index that continues in the default sort order (name), so a
 -- filtered first page is a short range scan; range filters have their own index; the seeds'
--- indexes serve the sorts by sample event, ROI value and renewal date.
+-- indexes serve the sorts by sample event, ROI value and renewal date. Filters use only
+-- leakproof operators (=, <, >= on text, numbers, dates): under row-level security PostgreSQL
+-- cannot use an index for any other.
 CREATE INDEX hot_name_idx       ON cm_customer_hot_proj (name_key, customer_id);
 CREATE INDEX hot_territory_idx  ON cm_customer_hot_proj (territory, name_key, customer_id);
 CREATE INDEX hot_sample_idx     ON cm_customer_hot_proj (sample_status, name_key, customer_id);
@@ -184,5 +186,7 @@ CREATE INDEX hot_renewal_idx    ON cm_customer_hot_proj (renewal_date, customer_
 CREATE INDEX hot_exclusive_idx  ON cm_customer_hot_proj (exclusivity, name_key, customer_id);
 CREATE INDEX hot_dm_count_idx   ON cm_customer_hot_proj (decision_maker_count, customer_id)
     WHERE decision_maker_count IS NOT NULL;
-CREATE INDEX hot_season_idx     ON cm_customer_hot_proj USING gist (daterange(season_start, season_end, '[]'))
+-- Season windows: overlap is written as two date comparisons (leakproof, so usable under
+-- row-level security, unlike the range operator &&), which this index serves.
+CREATE INDEX hot_season_idx     ON cm_customer_hot_proj (season_end, season_start)
     WHERE season_start IS NOT NULL AND season_end IS NOT NULL;

@@ -70,90 +70,103 @@ $$;
 REVOKE ALL ON FUNCTION crm_rep_chains(boolean) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION crm_rep_chains(boolean) TO crm_app;
 
--- The rules, over a customer's territory, owner and chain. The scope functions sit in scalar
--- subqueries so they are evaluated once per statement, not once per row.
-CREATE FUNCTION crm_may_read(territory text, owner text, chain uuid) RETURNS boolean LANGUAGE sql STABLE
-AS $$
-    SELECT (SELECT crm_scope_admin())
-        OR territory = ANY ((SELECT crm_scope_list('crm.lead_territories'))::text[])
-        OR chain = ANY ((SELECT crm_scope_list('crm.chains'))::uuid[])
-        OR (territory = ANY ((SELECT crm_scope_list('crm.rep_territories'))::text[])
-            AND (owner IS NULL OR owner = (SELECT crm_scope_user()) OR chain = ANY ((SELECT crm_rep_chains(false))::uuid[])))
-$$;
-
-CREATE FUNCTION crm_may_write(territory text, owner text, chain uuid) RETURNS boolean LANGUAGE sql STABLE
-AS $$
-    SELECT (SELECT crm_scope_admin())
-        OR territory = ANY ((SELECT crm_scope_list('crm.lead_territories'))::text[])
-        OR chain = ANY ((SELECT crm_scope_list('crm.chains'))::uuid[])
-        OR (territory = ANY ((SELECT crm_scope_list('crm.rep_territories'))::text[])
-            AND (owner = (SELECT crm_scope_user()) OR chain = ANY ((SELECT crm_rep_chains(true))::uuid[])))
-$$;
+-- The rules, as SQL text over a row's territory, owner and chain. Policies are created from this
+-- text rather than calling a function per row: a SQL function whose body holds subqueries is not
+-- inlined, so it would run, with its scope lookups, once per row; written into the policy, each
+-- scope lookup becomes an init plan evaluated once per statement. Read differs from write in two
+-- places: a rep reads unowned customers of their territories, and reads every location of a chain
+-- in which they own one (writes only those of CHAIN_SHARED chains). tests/api/isolation.rs holds
+-- both to an independent model.
+CREATE FUNCTION crm_rule(access text, territory text, owner text, chain text) RETURNS text
+    LANGUAGE plpgsql IMMUTABLE
+AS $fn$
+BEGIN
+    IF access NOT IN ('read', 'write') THEN
+        RAISE EXCEPTION 'crm_rule: access must be read or write, not %', access;
+    END IF;
+    RETURN format($rule$((SELECT crm_scope_admin())
+        OR %1$s = ANY ((SELECT crm_scope_list('crm.lead_territories'))::text[])
+        OR %3$s = ANY ((SELECT crm_scope_list('crm.chains'))::uuid[])
+        OR (%1$s = ANY ((SELECT crm_scope_list('crm.rep_territories'))::text[])
+            AND (%4$s%2$s = (SELECT crm_scope_user())
+                 OR %3$s = ANY ((SELECT crm_rep_chains(%5$s))::uuid[]))))$rule$,
+        territory, owner, chain,
+        CASE access WHEN 'read' THEN format('%s IS NULL OR ', owner) ELSE '' END,
+        CASE access WHEN 'write' THEN 'true' ELSE 'false' END);
+END
+$fn$;
 
 CREATE FUNCTION crm_chain(parent uuid, id uuid, is_chain boolean) RETURNS uuid LANGUAGE sql IMMUTABLE
     AS $$ SELECT coalesce(parent, CASE WHEN is_chain THEN id END) $$;
 
-ALTER TABLE customer ENABLE ROW LEVEL SECURITY;
-CREATE POLICY customer_read ON customer FOR SELECT TO crm_app
-    USING (crm_may_read(territory, owner_subject, crm_chain(parent_account_id, id, is_chain)));
-CREATE POLICY customer_insert ON customer FOR INSERT TO crm_app
-    WITH CHECK (crm_may_write(territory, owner_subject, crm_chain(parent_account_id, id, is_chain)));
-CREATE POLICY customer_update ON customer FOR UPDATE TO crm_app
-    USING (crm_may_write(territory, owner_subject, crm_chain(parent_account_id, id, is_chain)))
-    WITH CHECK (crm_may_write(territory, owner_subject, crm_chain(parent_account_id, id, is_chain)));
-CREATE POLICY customer_delete ON customer FOR DELETE TO crm_app
-    USING (crm_scope_admin());
-
-ALTER TABLE cm_customer_hot_proj ENABLE ROW LEVEL SECURITY;
-CREATE POLICY projection_read ON cm_customer_hot_proj FOR SELECT TO crm_app
-    USING (crm_may_read(territory, owner_subject, chain_id));
-CREATE POLICY projection_insert ON cm_customer_hot_proj FOR INSERT TO crm_app
-    WITH CHECK (crm_may_write(territory, owner_subject, chain_id));
-CREATE POLICY projection_update ON cm_customer_hot_proj FOR UPDATE TO crm_app
-    USING (crm_may_write(territory, owner_subject, chain_id))
-    WITH CHECK (crm_may_write(territory, owner_subject, chain_id));
-
--- Rows that belong to a customer follow it: readable with the customer, writable with it.
-CREATE FUNCTION crm_may_write_customer(customer uuid) RETURNS boolean LANGUAGE sql STABLE
+-- Policies of a table with the rules over the given columns: read for SELECT, write for INSERT
+-- and UPDATE; DELETE only for admins.
+CREATE PROCEDURE crm_protect(tbl regclass, territory text, owner text, chain text) LANGUAGE plpgsql
 AS $$
-    SELECT EXISTS (SELECT 1 FROM customer c WHERE c.id = customer
-                      AND crm_may_write(c.territory, c.owner_subject, crm_chain(c.parent_account_id, c.id, c.is_chain)))
+DECLARE
+    name text := (SELECT relname FROM pg_class WHERE oid = tbl);
+    may_read text := crm_rule('read', territory, owner, chain);
+    may_write text := crm_rule('write', territory, owner, chain);
+BEGIN
+    EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', tbl);
+    EXECUTE format('CREATE POLICY %I ON %s FOR SELECT TO crm_app USING %s', name || '_read', tbl, may_read);
+    EXECUTE format('CREATE POLICY %I ON %s FOR INSERT TO crm_app WITH CHECK %s', name || '_insert', tbl, may_write);
+    EXECUTE format('CREATE POLICY %I ON %s FOR UPDATE TO crm_app USING %s WITH CHECK %s',
+                   name || '_update', tbl, may_write, may_write);
+    EXECUTE format('CREATE POLICY %I ON %s FOR DELETE TO crm_app USING ((SELECT crm_scope_admin()))',
+                   name || '_delete', tbl);
+END
 $$;
 
-ALTER TABLE field_values ENABLE ROW LEVEL SECURITY;
-CREATE POLICY field_values_read ON field_values FOR SELECT TO crm_app
-    USING (EXISTS (SELECT 1 FROM customer c WHERE c.id = customer_id));
-CREATE POLICY field_values_write ON field_values FOR ALL TO crm_app
-    USING (crm_may_write_customer(customer_id)) WITH CHECK (crm_may_write_customer(customer_id));
-
-ALTER TABLE field_value_history ENABLE ROW LEVEL SECURITY;
-CREATE POLICY field_history_read ON field_value_history FOR SELECT TO crm_app
-    USING (EXISTS (SELECT 1 FROM customer c WHERE c.id = customer_id));
-CREATE POLICY field_history_insert ON field_value_history FOR INSERT TO crm_app
-    WITH CHECK (crm_may_write_customer(customer_id));
-
-ALTER TABLE contact_roles ENABLE ROW LEVEL SECURITY;
-CREATE POLICY contact_roles_read ON contact_roles FOR SELECT TO crm_app
-    USING (EXISTS (SELECT 1 FROM customer c WHERE c.id = account_id));
-CREATE POLICY contact_roles_write ON contact_roles FOR ALL TO crm_app
-    USING (crm_may_write_customer(account_id)) WITH CHECK (crm_may_write_customer(account_id));
-
--- A contact is visible through its roles at visible accounts. A new contact has no roles yet,
--- so inserting one is allowed; it becomes visible when its first role is written, which needs
--- write access to the account.
-CREATE FUNCTION crm_may_write_contact(contact uuid) RETURNS boolean LANGUAGE sql STABLE
+-- Policies of a table whose rows belong to a customer (`customer_column`): readable with the
+-- customer (through customer's own policy), writable where the customer is, as its projection row
+-- (territory, owner and chain stored) says. The column is qualified with the table's name: inside
+-- the subquery a bare name would resolve to the projection's own column first. Migrations of later
+-- tables call this in the migration that creates them.
+CREATE PROCEDURE crm_protect_customer_rows(tbl regclass, customer_column text) LANGUAGE plpgsql
 AS $$
-    SELECT EXISTS (SELECT 1 FROM contact_roles r WHERE r.contact_id = contact AND crm_may_write_customer(r.account_id))
+DECLARE
+    name text := (SELECT relname FROM pg_class WHERE oid = tbl);
+    owner_ref text := format('%I.%I', name, customer_column);
+    may_write text := format('(EXISTS (SELECT 1 FROM cm_customer_hot_proj p WHERE p.customer_id = %s AND %s))',
+                             owner_ref, crm_rule('write', 'p.territory', 'p.owner_subject', 'p.chain_id'));
+BEGIN
+    EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', tbl);
+    EXECUTE format('CREATE POLICY %I ON %s FOR SELECT TO crm_app USING (EXISTS (SELECT 1 FROM customer c WHERE c.id = %s))',
+                   name || '_read', tbl, owner_ref);
+    EXECUTE format('CREATE POLICY %I ON %s FOR ALL TO crm_app USING %s WITH CHECK %s',
+                   name || '_write', tbl, may_write, may_write);
+END
 $$;
 
+CALL crm_protect('customer', 'territory', 'owner_subject', 'crm_chain(parent_account_id, id, is_chain)');
+CALL crm_protect('cm_customer_hot_proj', 'territory', 'owner_subject', 'chain_id');
+CALL crm_protect_customer_rows('field_values', 'customer_id');
+CALL crm_protect_customer_rows('field_value_history', 'customer_id');
+CALL crm_protect_customer_rows('contact_roles', 'account_id');
+
+-- Whether the current scope may write a customer (its fields, contacts): the server asks this to
+-- tell "read-only for you" (403) from "stale" (412), and contact's policy below.
+DO $$
+BEGIN
+    EXECUTE format('CREATE FUNCTION crm_may_write_customer(customer uuid) RETURNS boolean LANGUAGE sql STABLE
+                    AS $body$ SELECT EXISTS (SELECT 1 FROM cm_customer_hot_proj p WHERE p.customer_id = customer AND %s) $body$',
+                   crm_rule('write', 'p.territory', 'p.owner_subject', 'p.chain_id'));
+END $$;
+
+-- A contact is visible through its roles at visible accounts, and writable through a role at a
+-- writable one. A new contact has no roles yet, so inserting one is allowed; it becomes visible
+-- when its first role is written, which needs write access to the account.
 ALTER TABLE contact ENABLE ROW LEVEL SECURITY;
 CREATE POLICY contact_read ON contact FOR SELECT TO crm_app
-    USING ((SELECT crm_scope_admin()) OR EXISTS (SELECT 1 FROM contact_roles r WHERE r.contact_id = id));
+    USING ((SELECT crm_scope_admin()) OR EXISTS (SELECT 1 FROM contact_roles r WHERE r.contact_id = contact.id));
 CREATE POLICY contact_insert ON contact FOR INSERT TO crm_app
     WITH CHECK ((SELECT crm_scope_user()) IS NOT NULL OR (SELECT crm_scope_admin()));
 CREATE POLICY contact_update ON contact FOR UPDATE TO crm_app
-    USING ((SELECT crm_scope_admin()) OR crm_may_write_contact(id))
-    WITH CHECK ((SELECT crm_scope_admin()) OR crm_may_write_contact(id));
+    USING ((SELECT crm_scope_admin()) OR EXISTS (SELECT 1 FROM contact_roles r WHERE r.contact_id = contact.id
+                                                    AND crm_may_write_customer(r.account_id)))
+    WITH CHECK ((SELECT crm_scope_admin()) OR EXISTS (SELECT 1 FROM contact_roles r WHERE r.contact_id = contact.id
+                                                         AND crm_may_write_customer(r.account_id)));
 
 -- The outbox: anyone in scope may add the events of their writes and read back those of their
 -- own transaction (INSERT ... RETURNING needs that); reading others is for admins until the
@@ -169,6 +182,8 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON contact_roles, field_values TO crm_app;
 GRANT SELECT, INSERT ON field_value_history, event_outbox TO crm_app;
 GRANT DELETE ON customer TO crm_app;
 GRANT SELECT ON field_catalog, _sqlx_migrations TO crm_app;
-GRANT EXECUTE ON FUNCTION crm_scope_user(), crm_scope_admin(), crm_scope_list(text), crm_may_read(text, text, uuid),
-    crm_may_write(text, text, uuid), crm_chain(uuid, uuid, boolean), crm_may_write_customer(uuid),
-    crm_may_write_contact(uuid) TO crm_app;
+GRANT EXECUTE ON FUNCTION crm_scope_user(), crm_scope_admin(), crm_scope_list(text), crm_chain(uuid, uuid, boolean),
+    crm_may_write_customer(uuid) TO crm_app;
+-- The policy builders are for migrations (run by the owner), not for the server.
+REVOKE ALL ON FUNCTION crm_rule(text, text, text, text) FROM PUBLIC;
+REVOKE ALL ON PROCEDURE crm_protect(regclass, text, text, text), crm_protect_customer_rows(regclass, text) FROM PUBLIC;

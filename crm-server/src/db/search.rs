@@ -199,15 +199,15 @@ fn build<'a>(
         q.push(" AND p.roi_bucket = ").push_bind(bucket);
     }
     if let Some((from, to)) = &filter.season {
-        // The form of the partial GiST index, so the planner can use it.
-        q.push(
-            " AND p.season_start IS NOT NULL AND p.season_end IS NOT NULL
-              AND daterange(p.season_start, p.season_end, '[]') && daterange(",
-        )
-        .push_bind(*from)
-        .push(", ")
-        .push_bind(*to)
-        .push(", '[]')");
+        // Overlap of [start, end] with [from, to] as date comparisons: leakproof, so an index can
+        // serve them under row-level security (the range operator && is not).
+        q.push(" AND p.season_start IS NOT NULL AND p.season_end IS NOT NULL");
+        if let Some(to) = to {
+            q.push(" AND p.season_start <= ").push_bind(*to);
+        }
+        if let Some(from) = from {
+            q.push(" AND p.season_end >= ").push_bind(*from);
+        }
     }
     if let Some(before) = filter.renewal_before {
         q.push(" AND p.renewal_date < ").push_bind(before);

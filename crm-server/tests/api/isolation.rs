@@ -5,8 +5,8 @@
 use std::collections::BTreeSet;
 
 use axum::http::{Method, StatusCode};
-use crm_server::auth::UserRole;
-use crm_server::db::customers;
+use crm_server::auth::{Identity, UserRole};
+use crm_server::db::{customers, scope};
 use crm_server::domain::customer::{CoveragePolicy, CustomerInput};
 use crm_server::testing::TestApp;
 use proptest::prelude::*;
@@ -233,9 +233,61 @@ fn no_user_sees_or_changes_a_row_outside_their_scope_and_everyone_sees_all_insid
                     };
                     assert_eq!(write, expected, "{user:?} writing {c:?} of {customers:#?}");
                 }
+                database_alone_enforces(&app, &model, &customers).await;
             }
         });
     });
+}
+
+/// The same rules hold in the database without the server's own checks: under the user's scope,
+/// on the app login, every customer-owned table admits exactly the rows of customers the model
+/// says the user may write, and shows exactly those they may read.
+async fn database_alone_enforces(app: &TestApp, model: &Model<'_>, customers: &[Customer]) {
+    let identity = Identity {
+        subject: model.user.subject.to_owned(),
+        roles: model.user.roles.clone(),
+        territories: model.user.territories.iter().map(|t| t.to_string()).collect(),
+        chains: model.user.chains.iter().map(|i| model.chain_ids[*i]).collect(),
+    };
+    let pool = sqlx::PgPool::connect(&app.db.app_url).await.unwrap();
+    let mut tx = scope::begin(&pool, &identity.scope()).await.unwrap();
+    let readable: BTreeSet<Uuid> = sqlx::query_scalar("SELECT id FROM customer")
+        .fetch_all(&mut *tx)
+        .await
+        .unwrap()
+        .into_iter()
+        .collect();
+    let expected: BTreeSet<Uuid> = customers.iter().filter(|c| model.reads(c)).map(|c| c.id).collect();
+    assert_eq!(readable, expected, "{:?} reads the wrong customers in the database", model.user);
+    // A contact of no account yet (anyone in scope may add one), to give roles to.
+    let contact = Uuid::now_v7();
+    sqlx::query("INSERT INTO contact (id, first_name, last_name) VALUES ($1, 'Anna', 'Huber')")
+        .bind(contact)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let inserts = [
+        "INSERT INTO field_values (customer_id, field_key, value, updated_by) VALUES ($1, 'kitchen_profile', '{}', 't')",
+        "INSERT INTO field_value_history (customer_id, field_key, new_value, actor) VALUES ($1, 'kitchen_profile', '{}', 't')",
+        "INSERT INTO contact_roles (account_id, contact_id, role) VALUES ($1, $2, 'BUYER')",
+    ];
+    for c in customers {
+        for insert in inserts {
+            sqlx::query("SAVEPOINT attempt").execute(&mut *tx).await.unwrap();
+            let mut query = sqlx::query(insert).bind(c.id);
+            if insert.contains("$2") {
+                query = query.bind(contact);
+            }
+            let admitted = query.execute(&mut *tx).await;
+            sqlx::query("ROLLBACK TO SAVEPOINT attempt").execute(&mut *tx).await.unwrap();
+            if let Err(e) = &admitted {
+                assert!(e.to_string().contains("row-level security"), "{insert}: {e}");
+            }
+            assert_eq!(admitted.is_ok(), model.writes(c), "{:?}: {insert} for {c:?}", model.user);
+        }
+    }
+    tx.rollback().await.unwrap();
+    pool.close().await;
 }
 
 /// Row-level security is the database's, not the server's WHERE clauses: the app login with no
