@@ -31,6 +31,63 @@ pub enum Command {
     Projection(ProjectionArgs),
     /// Print a token signed by the development key of the embedded default, for local use.
     DevToken(DevTokenArgs),
+    /// Apply the retention (DSGVO) policies; prints a JSON report of what each did.
+    Retention(RetentionArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RetentionArgs {
+    #[command(subcommand)]
+    pub action: RetentionAction,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// Only count and list what each policy would change; change nothing.
+    #[arg(long, global = true)]
+    pub dry_run: bool,
+    /// Days without a change after which a customer is inactive: its contacts are anonymised
+    /// and its personal fields removed.
+    #[arg(long, env = "CRM_RETENTION_INACTIVE_DAYS", default_value_t = 730, global = true,
+          value_parser = clap::value_parser!(u32).range(1..=36_500))]
+    pub inactive_days: u32,
+    /// The cold dynamic fields that hold personal notes.
+    #[arg(
+        long = "personal-field",
+        env = "CRM_RETENTION_PERSONAL_FIELDS",
+        value_delimiter = ',',
+        default_value = "menu_notes",
+        global = true
+    )]
+    pub personal_fields: Vec<String>,
+    /// Days after which field history is deleted.
+    #[arg(long, env = "CRM_RETENTION_HISTORY_DAYS", default_value_t = 1825, global = true,
+          value_parser = clap::value_parser!(u32).range(1..=36_500))]
+    pub history_days: u32,
+    /// Days after which outbox events are deleted.
+    #[arg(long, env = "CRM_RETENTION_OUTBOX_DAYS", default_value_t = 90, global = true,
+          value_parser = clap::value_parser!(u32).range(1..=36_500))]
+    pub outbox_days: u32,
+    /// Rows per batch (and per transaction).
+    #[arg(long, default_value_t = 500, global = true, value_parser = clap::value_parser!(i64).range(1..=10_000))]
+    pub batch_size: i64,
+}
+
+impl RetentionArgs {
+    pub fn policies(&self) -> crate::retention::Policies {
+        let days = |n: u32| time::Duration::days(i64::from(n));
+        crate::retention::Policies {
+            inactive_after: days(self.inactive_days),
+            personal_fields: self.personal_fields.clone(),
+            history_after: days(self.history_days),
+            outbox_after: days(self.outbox_days),
+            batch_size: self.batch_size,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Subcommand)]
+pub enum RetentionAction {
+    /// Apply every policy once, in batches.
+    Run,
 }
 
 #[derive(Debug, Clone, Args)]

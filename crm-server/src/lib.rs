@@ -13,6 +13,7 @@
 //! - [`embedded_pg`]: a private PostgreSQL from the system's binaries, for the embedded default
 //!   and the test harness.
 //! - [`jobs`]: background work of the `all` and `relay` roles.
+//! - [`retention`]: the DSGVO retention policies (`crm-server retention run`).
 //! - [`metrics`], [`telemetry`], [`state`]: what the handlers share.
 //! - `testing` (feature `testing`): the PostgreSQL test harness and repository checks.
 
@@ -26,6 +27,7 @@ pub mod http;
 pub mod jobs;
 pub mod metrics;
 pub mod outbox;
+pub mod retention;
 pub mod state;
 pub mod telemetry;
 #[cfg(feature = "testing")]

@@ -6,7 +6,8 @@ use anyhow::Context;
 use clap::Parser;
 use crm_server::auth::{self, Verifier, dev::DevKey};
 use crm_server::config::{
-    Cli, Command, DatabaseArgs, DevTokenArgs, ProjectionAction, ProjectionArgs, ServeArgs,
+    Cli, Command, DatabaseArgs, DevTokenArgs, ProjectionAction, ProjectionArgs, RetentionAction,
+    RetentionArgs, ServeArgs,
 };
 use crm_server::db::{self, Database};
 use crm_server::telemetry::{self, LogFilter};
@@ -28,6 +29,7 @@ fn main() -> ExitCode {
                 Command::Migrate(args) => migrate(args).await,
                 Command::Projection(args) => projection(args).await,
                 Command::DevToken(args) => dev_token(args),
+                Command::Retention(args) => retention(args).await,
             }
         })
     });
@@ -145,6 +147,25 @@ async fn projection(args: ProjectionArgs) -> anyhow::Result<()> {
         };
         pool.close().await;
         println!("{report}");
+        anyhow::Ok(())
+    }
+    .await;
+    let closed = database.close().await;
+    result.and(closed)
+}
+
+async fn retention(args: RetentionArgs) -> anyhow::Result<()> {
+    let database = Database::open(&args.database).await?;
+    let result = async {
+        let pool = db::connect(database.url(), 2).await.context("connecting to PostgreSQL")?;
+        let policies = args.policies();
+        policies.check(&db::fields::load_catalog(&pool).await?).map_err(anyhow::Error::msg)?;
+        let RetentionAction::Run = args.action;
+        let report =
+            crm_server::retention::run(&pool, &policies, args.dry_run, time::OffsetDateTime::now_utc())
+                .await?;
+        pool.close().await;
+        println!("{}", serde_json::to_string_pretty(&report)?);
         anyhow::Ok(())
     }
     .await;

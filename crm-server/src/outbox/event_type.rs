@@ -54,6 +54,8 @@ event_types! {
     ContactCreated => "contact.created" v 1 about "contact";
     ContactUpdated => "contact.updated" v 1 about "contact";
     ContactRolesChanged => "contact.roles.changed" v 1 about "contact";
+    ContactAnonymised => "contact.anonymised" v 1 about "contact";
+    CustomerPersonalDataRemoved => "customer.personal_data.removed" v 1 about "customer";
 }
 
 impl EventType {

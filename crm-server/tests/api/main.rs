@@ -12,4 +12,5 @@ mod openapi;
 mod outbox;
 mod projection;
 mod repository;
+mod retention;
 mod search;
