@@ -234,6 +234,10 @@ pub struct HttpArgs {
     /// a change it has not seen. `false` lets such writes apply to whatever version is current.
     #[arg(long, env = "CRM_REQUIRE_IF_MATCH", default_value_t = true, action = clap::ArgAction::Set)]
     pub require_if_match: bool,
+    /// How long the outcome of a request with an Idempotency-Key is replayed to retries, e.g.
+    /// 24h, 30m.
+    #[arg(long, env = "CRM_IDEMPOTENCY_TTL", value_parser = parse_ttl, default_value = "24h")]
+    pub idempotency_ttl: Duration,
 }
 
 impl Default for HttpArgs {
@@ -243,6 +247,7 @@ impl Default for HttpArgs {
             request_timeout: Duration::from_secs(30),
             shutdown_timeout: Duration::from_secs(30),
             require_if_match: true,
+            idempotency_ttl: Duration::from_secs(24 * 3600),
         }
     }
 }

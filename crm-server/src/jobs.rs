@@ -3,12 +3,56 @@
 
 use std::time::Duration;
 
-use crate::db::projection;
-use crate::db::scope::Scope;
+use crate::db::scope::{self, Scope};
+use crate::db::{idempotency, projection};
 use crate::state::AppState;
 
 /// Customers per batch of the periodic projection check.
 const CHECK_BATCH: i64 = 1000;
+/// Expired idempotency keys deleted per transaction.
+const PURGE_BATCH: i64 = 1000;
+/// How often expired idempotency keys are purged; they are ignored once expired anyway, so this
+/// only bounds the table's size.
+pub const PURGE_INTERVAL: Duration = Duration::from_secs(600);
+
+/// The background jobs of the roles that run them: the projection check every
+/// `projection_interval` (zero: never) and the purge of expired idempotency keys.
+pub fn spawn(state: &AppState, projection_interval: Duration) -> Vec<tokio::task::JoinHandle<()>> {
+    let mut jobs = vec![tokio::spawn(purge_idempotency_keys_periodically(state.clone(), PURGE_INTERVAL))];
+    if !projection_interval.is_zero() {
+        jobs.push(tokio::spawn(check_projection_periodically(state.clone(), projection_interval)));
+    }
+    jobs
+}
+
+/// Deletes expired idempotency keys every `interval`, in batches.
+pub async fn purge_idempotency_keys_periodically(state: AppState, interval: Duration) {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        if let Err(error) = purge_idempotency_keys(&state).await {
+            tracing::warn!(%error, "purging expired idempotency keys failed");
+        }
+    }
+}
+
+/// One purge: batches until none is left; the number deleted.
+pub async fn purge_idempotency_keys(state: &AppState) -> Result<u64, sqlx::Error> {
+    let mut total = 0;
+    loop {
+        let mut tx = scope::begin(&state.db, &Scope::system()).await?;
+        let deleted = idempotency::purge_expired(&mut tx, PURGE_BATCH).await?;
+        tx.commit().await?;
+        total += deleted;
+        if deleted < PURGE_BATCH as u64 {
+            if total > 0 {
+                tracing::info!(deleted = total, "purged expired idempotency keys");
+            }
+            return Ok(total);
+        }
+    }
+}
 
 /// Checks the hot projection every `interval` and publishes the result as metrics, so that drift
 /// (a bug, or a manual change in SQL) shows up on a dashboard and in an alert rather than in a

@@ -72,16 +72,14 @@ async fn serve_on(args: &ServeArgs, database: &Database, log_filter: LogFilter) 
     let state = AppState::load(pool.clone(), args.role, args.http.clone(), log_filter, verifier)
         .await
         .context("loading the field catalog")?;
-    let checker =
-        (args.role.runs_background_jobs() && !args.projection_check_interval.is_zero()).then(|| {
-            tokio::spawn(crm_server::jobs::check_projection_periodically(
-                state.clone(),
-                args.projection_check_interval,
-            ))
-        });
+    let jobs = if args.role.runs_background_jobs() {
+        crm_server::jobs::spawn(&state, args.projection_check_interval)
+    } else {
+        Vec::new()
+    };
     let served = http::serve(listener, http::app(state), shutdown_signal(), args.http.shutdown_timeout).await;
-    if let Some(checker) = checker {
-        checker.abort();
+    for job in jobs {
+        job.abort();
     }
     pool.close().await;
     tracing::info!("database pool closed");

@@ -10,6 +10,7 @@ use anyhow::Context;
 pub mod contacts;
 pub mod customers;
 pub mod fields;
+pub mod idempotency;
 pub mod projection;
 pub mod scope;
 pub mod search;

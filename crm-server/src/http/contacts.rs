@@ -3,7 +3,7 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -18,6 +18,7 @@ use crate::error::{Error, Problem};
 use crate::http::caller::Caller;
 use crate::http::customers::not_found as customer_not_found;
 use crate::http::extract::{AppJson, AppPath, merged};
+use crate::http::idempotency::{Idempotency, OptionalKey, Reply};
 use crate::http::preconditions::{IfMatch, Tagged};
 use crate::outbox::{self, EventType, NewEvent};
 use crate::state::AppState;
@@ -62,8 +63,10 @@ pub struct ContactList {
 }
 
 /// Add a contact to a customer. Emits `contact.created`.
-#[utoipa::path(post, path = "/customers/{id}/contacts", tag = "contacts", params(("id" = Uuid, Path)),
+#[utoipa::path(post, path = "/customers/{id}/contacts", tag = "contacts", params(("id" = Uuid, Path), OptionalKey),
     request_body = NewContact, responses(
+        (status = 409, description = "A request with the same Idempotency-Key is still in flight", body = Problem,
+            content_type = "application/problem+json"),
         (status = 201, description = "Created; `Location` and `ETag` headers", body = Contact),
         (status = 404, description = "No such customer", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid members", body = Problem, content_type = "application/problem+json"),
@@ -72,8 +75,9 @@ async fn create_contact(
     State(state): State<AppState>,
     caller: Caller,
     AppPath(account): AppPath<Uuid>,
+    idempotency: Idempotency,
     AppJson(body): AppJson<NewContact>,
-) -> Result<impl IntoResponse, Error> {
+) -> Result<Reply, Error> {
     let input = ContactInput {
         first_name: body.first_name,
         last_name: body.last_name,
@@ -89,6 +93,9 @@ async fn create_contact(
         }
     };
     let mut tx = caller.begin(&state).await?;
+    if let Some(replay) = idempotency.replay(&mut tx, &caller).await? {
+        return Ok(replay);
+    }
     let customer = customers::find(&mut tx, account).await?.ok_or_else(|| customer_not_found(account))?;
     let id = Uuid::now_v7();
     contacts::insert(&mut tx, id, &draft).await?;
@@ -102,10 +109,8 @@ async fn create_contact(
         data: json!({ "contact": contact }),
     };
     outbox::enqueue(&mut tx, &caller.origin, event).await?;
-    tx.commit().await?;
-    let headers =
-        [(header::LOCATION, format!("/contacts/{id}")), (header::ETAG, Tagged::Contact.etag(row.version))];
-    Ok((StatusCode::CREATED, headers, Json(contact)))
+    let headers = [Reply::location(format!("/contacts/{id}"))?, Tagged::Contact.header(row.version)];
+    idempotency.commit(tx, &caller, Reply::json(StatusCode::CREATED, headers, &contact)?).await
 }
 
 /// The contacts of a customer, each with its roles at this customer.
@@ -142,11 +147,13 @@ async fn get_contact(
 
 /// Change a contact's own members with a JSON merge patch; needs `If-Match`. Emits
 /// `contact.updated`.
-#[utoipa::path(patch, path = "/contacts/{id}", tag = "contacts", params(("id" = Uuid, Path),
+#[utoipa::path(patch, path = "/contacts/{id}", tag = "contacts", params(("id" = Uuid, Path), OptionalKey,
     ("If-Match" = String, Header, description = "The ETag from GET /contacts/{id}")),
     request_body(content = Object, content_type = "application/merge-patch+json",
         description = "Members of ContactInput to change"),
     responses(
+        (status = 409, description = "A request with the same Idempotency-Key is still in flight", body = Problem,
+            content_type = "application/problem+json"),
         (status = 200, description = "The changed contact", body = Contact),
         (status = 404, description = "No such contact", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "Changed since the ETag was read", body = Problem, content_type = "application/problem+json"),
@@ -158,10 +165,14 @@ async fn patch_contact(
     caller: Caller,
     AppPath(id): AppPath<Uuid>,
     if_match: IfMatch,
+    idempotency: Idempotency,
     AppJson(patch): AppJson<serde_json::Value>,
-) -> Result<impl IntoResponse, Error> {
+) -> Result<Reply, Error> {
     let expected = if_match.expected(Tagged::Contact, state.http.require_if_match)?;
     let mut tx = caller.begin(&state).await?;
+    if let Some(replay) = idempotency.replay(&mut tx, &caller).await? {
+        return Ok(replay);
+    }
     let Some(version) = contacts::lock(&mut tx, id).await? else {
         return Err(match contacts::find(&mut tx, id).await? {
             Some(_) => Error::Forbidden(format!("contact {id} is outside the contacts you may change")),
@@ -182,7 +193,7 @@ async fn patch_contact(
     .filter_map(|(name, differs)| differs.then_some(name))
     .collect();
     if changed.is_empty() {
-        return Ok(([Tagged::Contact.header(row.version)], Json(row.to_api()?)));
+        return Reply::json(StatusCode::OK, [Tagged::Contact.header(row.version)], &row.to_api()?);
     }
     contacts::update(&mut tx, id, &draft).await?;
     let row = contacts::find(&mut tx, id).await?.ok_or_else(|| not_found(id))?;
@@ -194,8 +205,9 @@ async fn patch_contact(
         data: json!({ "contactId": id, "changed": changed, "contact": contact }),
     };
     outbox::enqueue(&mut tx, &caller.origin, event).await?;
-    tx.commit().await?;
-    Ok(([Tagged::Contact.header(row.version)], Json(contact)))
+    idempotency
+        .commit(tx, &caller, Reply::json(StatusCode::OK, [Tagged::Contact.header(row.version)], &contact)?)
+        .await
 }
 
 /// Set a contact's roles at a customer, linking an existing contact to another account (e.g. a

@@ -3,7 +3,7 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -21,6 +21,7 @@ use crate::domain::customer::{CoveragePolicy, Customer, CustomerInput, is_territ
 use crate::error::{Error, FieldError, Problem};
 use crate::http::caller::Caller;
 use crate::http::extract::{AppJson, AppPath, AppQuery, merged};
+use crate::http::idempotency::{Idempotency, OptionalKey, Reply};
 use crate::http::paging;
 use crate::http::preconditions::{IfMatch, Tagged};
 use crate::outbox::{self, EventType, NewEvent};
@@ -50,7 +51,9 @@ fn may_assign(caller: &Caller) -> bool {
 
 /// Create a customer: a single business, a chain (`isChain`), or a location of a chain
 /// (`parentAccountId`). Emits `customer.created`.
-#[utoipa::path(post, path = "/customers", tag = "customers", request_body = CustomerInput, responses(
+#[utoipa::path(post, path = "/customers", tag = "customers", params(OptionalKey), request_body = CustomerInput, responses(
+    (status = 409, description = "A request with the same Idempotency-Key is still in flight", body = Problem,
+        content_type = "application/problem+json"),
     (status = 201, description = "Created; `Location` and `ETag` headers", body = Customer),
     (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
     (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
@@ -60,8 +63,9 @@ fn may_assign(caller: &Caller) -> bool {
 async fn create_customer(
     State(state): State<AppState>,
     caller: Caller,
+    idempotency: Idempotency,
     AppJson(input): AppJson<CustomerInput>,
-) -> Result<impl IntoResponse, Error> {
+) -> Result<Reply, Error> {
     let mut draft = input.validate().map_err(Error::Unprocessable)?;
     match &draft.owner_subject {
         // A sales rep's new customer is theirs.
@@ -77,6 +81,9 @@ async fn create_customer(
         caller.require(ASSIGNERS, "sharing a chain across its reps")?;
     }
     let mut tx = caller.begin(&state).await?;
+    if let Some(replay) = idempotency.replay(&mut tx, &caller).await? {
+        return Ok(replay);
+    }
     if let Some(parent) = draft.parent_account_id {
         customers::check_parent(&mut tx, parent).await?;
     }
@@ -89,12 +96,9 @@ async fn create_customer(
         data: json!({ "customer": customer }),
     };
     outbox::enqueue(&mut tx, &caller.origin, event).await?;
-    tx.commit().await?;
-    let headers = [
-        (header::LOCATION, format!("/customers/{}", row.id)),
-        (header::ETAG, Tagged::Customer.etag(row.version)),
-    ];
-    Ok((StatusCode::CREATED, headers, Json(customer)))
+    let headers = [Reply::location(format!("/customers/{}", row.id))?, Tagged::Customer.header(row.version)];
+    let reply = Reply::json(StatusCode::CREATED, headers, &customer)?;
+    idempotency.commit(tx, &caller, reply).await
 }
 
 /// One customer, with its `ETag` for conditional writes.
@@ -116,11 +120,13 @@ async fn get_customer(
 /// Change a customer with a JSON merge patch (RFC 7396) of its writable members; `null` removes
 /// an optional member. Needs `If-Match` (unless the server is configured otherwise). Emits
 /// `customer.updated`, and `customer.contactability.changed` when contactability changed.
-#[utoipa::path(patch, path = "/customers/{id}", tag = "customers", params(("id" = Uuid, Path),
+#[utoipa::path(patch, path = "/customers/{id}", tag = "customers", params(("id" = Uuid, Path), OptionalKey,
     ("If-Match" = String, Header, description = "The ETag from GET /customers/{id}")),
     request_body(content = Object, content_type = "application/merge-patch+json",
         description = "Members of CustomerInput to change"),
     responses(
+        (status = 409, description = "A request with the same Idempotency-Key is still in flight", body = Problem,
+            content_type = "application/problem+json"),
         (status = 200, description = "The changed customer, with its new ETag", body = Customer),
         (status = 400, description = "Malformed JSON or If-Match", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such customer", body = Problem, content_type = "application/problem+json"),
@@ -134,10 +140,14 @@ async fn patch_customer(
     caller: Caller,
     AppPath(id): AppPath<Uuid>,
     if_match: IfMatch,
+    idempotency: Idempotency,
     AppJson(patch): AppJson<serde_json::Value>,
-) -> Result<impl IntoResponse, Error> {
+) -> Result<Reply, Error> {
     let expected = if_match.expected(Tagged::Customer, state.http.require_if_match)?;
     let mut tx = caller.begin(&state).await?;
+    if let Some(replay) = idempotency.replay(&mut tx, &caller).await? {
+        return Ok(replay);
+    }
     let Some(row) = customers::lock(&mut tx, id).await? else {
         // The lock needs write access: a customer the caller can only read is a 403, not a 404.
         return Err(match customers::find(&mut tx, id).await? {
@@ -150,7 +160,7 @@ async fn patch_customer(
     let draft = merged(&current.to_input(), &patch)?.validate().map_err(Error::Unprocessable)?;
     let changed = current.changed_members(&draft);
     if changed.is_empty() {
-        return Ok(([Tagged::Customer.header(row.version)], Json(row.to_api()?)));
+        return Reply::json(StatusCode::OK, [Tagged::Customer.header(row.version)], &row.to_api()?);
     }
     if changed.contains(&"ownerSubject") {
         caller.require(ASSIGNERS, "reassigning a customer")?;
@@ -197,8 +207,8 @@ async fn patch_customer(
         };
         outbox::enqueue(&mut tx, &caller.origin, event).await?;
     }
-    tx.commit().await?;
-    Ok(([Tagged::Customer.header(updated.version)], Json(customer)))
+    let reply = Reply::json(StatusCode::OK, [Tagged::Customer.header(updated.version)], &customer)?;
+    idempotency.commit(tx, &caller, reply).await
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, ToSchema)]

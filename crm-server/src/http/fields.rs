@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use axum::Json;
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -21,6 +22,7 @@ use crate::error::{Error, Problem};
 use crate::http::caller::Caller;
 use crate::http::customers::not_found;
 use crate::http::extract::{AppJson, AppPath, AppQuery};
+use crate::http::idempotency::{Idempotency, OptionalKey, Reply};
 use crate::http::paging;
 use crate::http::preconditions::{Expected, IfMatch, Tagged};
 use crate::outbox::{self, EventType, NewEvent};
@@ -125,11 +127,13 @@ const UNCONDITIONAL_ATTEMPTS: usize = 5;
 /// Write several fields in one transaction: a JSON object of keys to values, `null` removing a
 /// field. Hot fields update the projection in the same transaction. Emits
 /// `customer.fields.changed`.
-#[utoipa::path(patch, path = "/customers/{id}/fields", tag = "fields", params(("id" = Uuid, Path),
+#[utoipa::path(patch, path = "/customers/{id}/fields", tag = "fields", params(("id" = Uuid, Path), OptionalKey,
     ("If-Match" = String, Header, description = "The ETag from GET /customers/{id}/fields")),
     request_body(content = Object, description = "Field keys to new values; null removes",
         example = json!({"roi_potential": {"bucket": "HIGH", "value": 1800}, "current_supplier_contracts": {"renewal_date": "2027-03-01", "exclusivity": true}})),
     responses(
+        (status = 409, description = "A request with the same Idempotency-Key is still in flight", body = Problem,
+            content_type = "application/problem+json"),
         (status = 200, description = "Written; the new ETag is in the header", body = FieldsWritten),
         (status = 400, description = "Malformed JSON or If-Match", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such customer", body = Problem, content_type = "application/problem+json"),
@@ -144,8 +148,9 @@ async fn patch_fields(
     caller: Caller,
     AppPath(id): AppPath<Uuid>,
     if_match: IfMatch,
+    idempotency: Idempotency,
     AppJson(patch): AppJson<Value>,
-) -> Result<impl IntoResponse, Error> {
+) -> Result<Reply, Error> {
     let expected = if_match.expected(Tagged::CustomerFields, state.http.require_if_match)?;
     let writes = state.catalog.validate_patch(&patch).map_err(Error::Unprocessable)?;
     // The catalog names who may write each field (contract and price fields: chain managers).
@@ -169,6 +174,9 @@ async fn patch_fields(
             }
         };
         let mut tx = caller.begin(&state).await?;
+        if let Some(replay) = idempotency.replay(&mut tx, &caller).await? {
+            return Ok(replay);
+        }
         match fields::patch(&mut tx, id, &versions, &writes, &actor, caller.correlation_id()).await? {
             PatchOutcome::NotFound => return Err(not_found(id)),
             // The policies hide rows the caller may read but not write from the write, which
@@ -198,13 +206,13 @@ async fn patch_fields(
                     };
                     outbox::enqueue(&mut tx, &caller.origin, event).await?;
                 }
-                tx.commit().await?;
                 let body = FieldsWritten {
                     customer_id: id,
                     version,
                     changes: changes.into_iter().map(FieldChange::from).collect(),
                 };
-                return Ok(([Tagged::CustomerFields.header(version)], Json(body)));
+                let reply = Reply::json(StatusCode::OK, [Tagged::CustomerFields.header(version)], &body)?;
+                return idempotency.commit(tx, &caller, reply).await;
             }
         }
     }

@@ -3,7 +3,8 @@
 //! ```text
 //! request -> observe (correlation id, span, access log, metrics)
 //!         -> problem (renders every error as problem+json)
-//!         -> catch panic -> timeout -> body limit -> route handler
+//!         -> catch panic -> timeout -> idempotency key and body fingerprint -> body limit
+//!         -> route handler
 //! ```
 
 mod admin;
@@ -14,6 +15,7 @@ mod customers;
 pub mod extract;
 mod fields;
 mod health;
+pub mod idempotency;
 mod observe;
 mod paging;
 pub mod preconditions;
@@ -109,6 +111,8 @@ pub fn app_with(state: AppState, extra: Router<AppState>) -> Router {
                 ))
                 // Rejects by Content-Length up front and caps streamed bodies; DefaultBodyLimit
                 // gives extractors the same limit.
+                // Reads the body of keyed requests itself, up to the same limit.
+                .layer(from_fn_with_state(state.clone(), idempotency::fingerprint))
                 .layer(RequestBodyLimitLayer::new(limit))
                 .layer(DefaultBodyLimit::max(limit)),
         )

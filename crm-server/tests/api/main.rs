@@ -7,6 +7,7 @@ mod embedded;
 mod errors;
 mod fields;
 mod health;
+mod idempotency;
 mod isolation;
 mod openapi;
 mod outbox;
