@@ -17,6 +17,7 @@ pub mod problem_type {
     pub const MALFORMED_REQUEST: &str = "https://freshplan.io/problems/malformed-request";
     pub const VALIDATION_FAILED: &str = "https://freshplan.io/problems/validation-failed";
     pub const CONFLICT: &str = "https://freshplan.io/problems/conflict";
+    pub const INVALID_TRANSITION: &str = "https://freshplan.io/problems/invalid-transition";
     pub const STALE_VERSION: &str = "https://freshplan.io/problems/stale-version";
     pub const IF_MATCH_REQUIRED: &str = "https://freshplan.io/problems/if-match-required";
     pub const NOT_READY: &str = "https://freshplan.io/problems/not-ready";
@@ -38,6 +39,9 @@ pub enum Error {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// A state change the resource's lifecycle does not have; `allowed` are the ones it has now.
+    #[error("{detail}")]
+    InvalidTransition { detail: String, allowed: Vec<&'static str> },
     /// `If-Match` names another version; `etag` is the current one, sent back so the client can
     /// re-read and retry.
     #[error("{detail}")]
@@ -158,7 +162,7 @@ impl Error {
             Error::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Error::Forbidden(_) => StatusCode::FORBIDDEN,
             Error::NotFound(_) => StatusCode::NOT_FOUND,
-            Error::Conflict(_) => StatusCode::CONFLICT,
+            Error::Conflict(_) | Error::InvalidTransition { .. } => StatusCode::CONFLICT,
             Error::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
             Error::PreconditionRequired(_) => StatusCode::PRECONDITION_REQUIRED,
             Error::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -188,6 +192,12 @@ impl Error {
             Error::Conflict(detail) => {
                 Problem::new(problem_type::CONFLICT, "Conflict", status).detail(detail)
             }
+            Error::InvalidTransition { detail, allowed } => Problem {
+                extensions: [("allowedTransitions".to_owned(), serde_json::json!(allowed))]
+                    .into_iter()
+                    .collect(),
+                ..Problem::new(problem_type::INVALID_TRANSITION, "Invalid transition", status).detail(detail)
+            },
             Error::PreconditionFailed { detail, .. } => {
                 Problem::new(problem_type::STALE_VERSION, "Stale version", status).detail(detail)
             }

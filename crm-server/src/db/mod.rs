@@ -12,6 +12,7 @@ pub mod customers;
 pub mod fields;
 pub mod idempotency;
 pub mod projection;
+pub mod samples;
 pub mod scope;
 pub mod search;
 

@@ -49,6 +49,16 @@ pub const CUSTOMER_COLUMNS: &[(&str, &str)] = &[
     ("chain_id", "crm_chain(c.parent_account_id, c.id, c.is_chain)"),
 ];
 
+/// Projection columns from the customer's newest sample (`s`): the one with the latest
+/// `last_event_at`, then the greatest id. A sample's status change updates them in its own
+/// transaction when it is (or becomes) the newest (`crate::db::samples`); the recompute reads
+/// them from here.
+pub const SAMPLE_COLUMNS: &[(&str, &str)] = &[
+    ("sample_status", "s.status"),
+    ("sample_last_event_at", "s.last_event_at"),
+    ("latest_sample_id", "s.id"),
+];
+
 /// The hot fields that feed columns, each once, in table order.
 pub fn fields() -> Vec<&'static str> {
     let mut fields: Vec<&'static str> = HOT_COLUMNS.iter().map(|c| c.field).collect();
@@ -58,7 +68,12 @@ pub fn fields() -> Vec<&'static str> {
 
 /// Every column the recompute produces (besides `customer_id`), in order.
 pub fn columns() -> Vec<&'static str> {
-    CUSTOMER_COLUMNS.iter().map(|(column, _)| *column).chain(HOT_COLUMNS.iter().map(|c| c.column)).collect()
+    CUSTOMER_COLUMNS
+        .iter()
+        .map(|(column, _)| *column)
+        .chain(HOT_COLUMNS.iter().map(|c| c.column))
+        .chain(SAMPLE_COLUMNS.iter().map(|(column, _)| *column))
+        .collect()
 }
 
 /// `SET` assignments for the hot fields among `written`, each reading its new value from
@@ -84,15 +99,20 @@ pub fn recompute_select(filter: &str) -> String {
             .iter()
             .map(|c| format!("{} AS {}", c.expr.replace("{v}", &format!("f_{}.value", c.field)), c.column)),
     );
+    select.extend(SAMPLE_COLUMNS.iter().map(|(column, expr)| format!("{expr} AS {column}")));
     let fields = fields();
     let changed: Vec<String> = fields.iter().map(|f| format!("f_{f}.updated_at")).collect();
-    select.push(format!("greatest(c.updated_at, {}) AS source_changed_at", changed.join(", ")));
-    let joins: String = fields
+    select.push(format!("greatest(c.updated_at, s.updated_at, {}) AS source_changed_at", changed.join(", ")));
+    let mut joins: String = fields
         .iter()
         .map(|f| {
             format!("\n LEFT JOIN field_values f_{f} ON f_{f}.customer_id = c.id AND f_{f}.field_key = '{f}'")
         })
         .collect();
+    joins.push_str(
+        "\n LEFT JOIN LATERAL (SELECT id, status, last_event_at, updated_at FROM sample_request
+                               WHERE customer_id = c.id ORDER BY last_event_at DESC, id DESC LIMIT 1) s ON true",
+    );
     format!("SELECT {} FROM customer c{joins} WHERE {filter}", select.join(", "))
 }
 

@@ -21,6 +21,7 @@ mod paging;
 pub mod preconditions;
 pub mod problem;
 mod projection;
+mod samples;
 
 use std::future::{Future, IntoFuture};
 use std::time::Duration;
@@ -55,6 +56,7 @@ use crate::state::AppState;
         (name = "customers", description = "Accounts: chains, their locations and single businesses; search over hot fields"),
         (name = "contacts", description = "People at customers and their roles there"),
         (name = "fields", description = "Dynamic fields (the field bridge), their catalog and audit trail"),
+        (name = "samples", description = "Cook&Fresh product samples, their lifecycle, the product catalog and kits"),
         (name = "operations", description = "Health, readiness, metrics and run-time settings"),
     ),
 )]
@@ -71,10 +73,18 @@ fn api_router(role: Role) -> OpenApiRouter<AppState> {
         .routes(routes!(admin::get_log_level, admin::put_log_level))
         .routes(routes!(projection::staleness));
     if role.serves_queries() {
-        router = router.merge(customers::queries()).merge(contacts::queries()).merge(fields::queries());
+        router = router
+            .merge(customers::queries())
+            .merge(contacts::queries())
+            .merge(fields::queries())
+            .merge(samples::queries());
     }
     if role.serves_commands() {
-        router = router.merge(customers::commands()).merge(contacts::commands()).merge(fields::commands());
+        router = router
+            .merge(customers::commands())
+            .merge(contacts::commands())
+            .merge(fields::commands())
+            .merge(samples::commands());
     }
     router
 }

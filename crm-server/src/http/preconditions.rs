@@ -18,6 +18,7 @@ pub enum Tagged {
     Customer,
     CustomerFields,
     Contact,
+    Sample,
 }
 
 impl Tagged {
@@ -26,6 +27,7 @@ impl Tagged {
             Tagged::Customer => 'c',
             Tagged::CustomerFields => 'f',
             Tagged::Contact => 'p',
+            Tagged::Sample => 's',
         }
     }
 
@@ -39,6 +41,7 @@ impl Tagged {
             Tagged::Customer => "customer",
             Tagged::CustomerFields => "customer's fields",
             Tagged::Contact => "contact",
+            Tagged::Sample => "sample",
         }
     }
 

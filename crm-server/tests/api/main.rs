@@ -14,4 +14,5 @@ mod outbox;
 mod projection;
 mod repository;
 mod retention;
+mod samples;
 mod search;

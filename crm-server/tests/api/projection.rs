@@ -4,9 +4,11 @@
 use std::collections::BTreeMap;
 
 use axum::http::StatusCode;
+use crm_server::db::samples::{self, NewSampleRow, SampleRow, StatusChange};
 use crm_server::db::{customers, fields, projection};
 use crm_server::domain::customer::CustomerInput;
 use crm_server::domain::fields::FieldWrite;
+use crm_server::domain::sample::SampleItem;
 use crm_server::testing::{TestApp, TestDb};
 use proptest::prelude::*;
 use serde_json::{Value, json};
@@ -20,6 +22,11 @@ enum Op {
     Fields(BTreeMap<&'static str, Option<Value>>),
     Rename(String),
     MoveTo(&'static str),
+    /// A sample request (REQUESTED, now).
+    NewSample,
+    /// The n-th sample (modulo their number) takes its first allowed transition, this many
+    /// minutes after its previous change.
+    Advance(usize, i64),
 }
 
 fn date() -> impl Strategy<Value = String> {
@@ -62,13 +69,22 @@ fn op() -> impl Strategy<Value = Op> {
         6 => write,
         1 => "[A-Z][a-z]{1,12}( [A-Z][a-z]{1,12})?".prop_map(Op::Rename),
         1 => prop::sample::select(vec!["BY", "NRW", "BER", "HH"]).prop_map(Op::MoveTo),
+        2 => Just(Op::NewSample),
+        3 => (0usize..8, 0i64..600).prop_map(|(n, minutes)| Op::Advance(n, minutes)),
     ]
 }
 
 /// What the projection must hold, computed independently of the server's mapping.
-fn expected_columns(values: &BTreeMap<&'static str, Value>, name: &str, territory: &str) -> Value {
+fn expected_columns(
+    values: &BTreeMap<&'static str, Value>,
+    samples: &[SampleRow],
+    name: &str,
+    territory: &str,
+) -> Value {
     let get = |field: &str, member: &str| values.get(field).map(|v| v[member].clone()).unwrap_or(Value::Null);
+    let newest = samples.iter().max_by_key(|s| (s.last_event_at, s.id));
     json!({
+        "sample_status": newest.map(|s| s.status.clone()),
         "territory": territory,
         "name_key": name.to_lowercase(),
         "roi_bucket": get("roi_potential", "bucket"),
@@ -93,7 +109,8 @@ fn numbers_as_f64(value: Value) -> Value {
 
 async fn stored_columns(db: &TestDb, id: Uuid) -> Value {
     sqlx::query_scalar(
-        "SELECT jsonb_build_object('territory', territory, 'name_key', name_key, 'roi_bucket', roi_bucket,
+        "SELECT jsonb_build_object('sample_status', sample_status, 'territory', territory, 'name_key', name_key,
+                'roi_bucket', roi_bucket,
                 'roi_value', roi_value::float8, 'decision_maker_count', decision_maker_count,
                 'has_exec_alignment', has_exec_alignment, 'season_start', season_start, 'season_end', season_end,
                 'renewal_date', renewal_date, 'exclusivity', exclusivity)
@@ -105,7 +122,8 @@ async fn stored_columns(db: &TestDb, id: Uuid) -> Value {
     .unwrap()
 }
 
-/// Random sequences of field writes, removals, renames and territory moves: after every step
+/// Random sequences of field writes, removals, renames, territory moves, sample requests and
+/// sample status changes (at times that reorder the samples): after every step
 /// the incremental projection equals a full recompute, and both equal an independent model.
 #[test]
 fn the_incremental_projection_equals_a_full_recompute_after_every_step() {
@@ -120,6 +138,7 @@ fn the_incremental_projection_equals_a_full_recompute_after_every_step() {
             let id = Uuid::now_v7();
             customers::insert(&mut conn, id, &draft).await.unwrap();
             let mut model: BTreeMap<&'static str, Value> = BTreeMap::new();
+            let mut samples_model: Vec<SampleRow> = Vec::new();
             for op in &ops {
                 match op {
                     Op::Fields(writes) => {
@@ -143,10 +162,40 @@ fn the_incremental_projection_equals_a_full_recompute_after_every_step() {
                         draft.territory = (*territory).to_owned();
                         customers::update(&mut conn, id, &draft).await.unwrap();
                     }
+                    Op::NewSample => {
+                        let items = [SampleItem { sku: "CF-1001".into(), quantity: 1 }];
+                        let new = NewSampleRow {
+                            id: Uuid::now_v7(), customer_id: id, kit_id: None, items: &items,
+                            delivery_date: time::macros::date!(2027 - 01 - 15), delivery_address: None,
+                            contact_email: None, notes: None, actor: "test:proptest", correlation_id: None,
+                        };
+                        let row = samples::insert(&mut conn, &new).await.unwrap();
+                        samples::project(&mut conn, &row).await.unwrap();
+                        samples_model.push(row);
+                    }
+                    Op::Advance(n, minutes) => {
+                        if samples_model.is_empty() {
+                            continue;
+                        }
+                        let i = n % samples_model.len();
+                        let Some(to) = samples_model[i].status().unwrap().next().first().copied() else {
+                            continue;
+                        };
+                        let change = StatusChange {
+                            to,
+                            event_at: samples_model[i].last_event_at + time::Duration::minutes(*minutes),
+                            followup_due: None,
+                            actor: "test:proptest",
+                            correlation_id: None,
+                        };
+                        let row = samples::change_status(&mut conn, samples_model[i].id, &change).await.unwrap();
+                        samples::project(&mut conn, &row).await.unwrap();
+                        samples_model[i] = row;
+                    }
                 }
                 let report = projection::check_customers(&mut conn, &[id]).await.unwrap();
                 assert_eq!(report.drifted_rows, 0, "after {op:?}: the projection differs from a recompute");
-                let (stored, expected) = (stored_columns(&db, id).await, expected_columns(&model, &draft.name, &draft.territory));
+                let (stored, expected) = (stored_columns(&db, id).await, expected_columns(&model, &samples_model, &draft.name, &draft.territory));
                 assert_eq!(numbers_as_f64(stored), numbers_as_f64(expected), "after {op:?}");
             }
         });
