@@ -62,6 +62,10 @@ pub struct RetentionArgs {
     #[arg(long, env = "CRM_RETENTION_HISTORY_DAYS", default_value_t = 1825, global = true,
           value_parser = clap::value_parser!(u32).range(1..=36_500))]
     pub history_days: u32,
+    /// Days after which activities are deleted.
+    #[arg(long, env = "CRM_RETENTION_ACTIVITY_DAYS", default_value_t = 1825, global = true,
+          value_parser = clap::value_parser!(u32).range(1..=36_500))]
+    pub activity_days: u32,
     /// Days after which outbox events are deleted.
     #[arg(long, env = "CRM_RETENTION_OUTBOX_DAYS", default_value_t = 90, global = true,
           value_parser = clap::value_parser!(u32).range(1..=36_500))]
@@ -78,6 +82,7 @@ impl RetentionArgs {
             inactive_after: days(self.inactive_days),
             personal_fields: self.personal_fields.clone(),
             history_after: days(self.history_days),
+            activities_after: days(self.activity_days),
             outbox_after: days(self.outbox_days),
             batch_size: self.batch_size,
         }
@@ -238,6 +243,10 @@ pub struct HttpArgs {
     /// 24h, 30m.
     #[arg(long, env = "CRM_IDEMPOTENCY_TTL", value_parser = parse_ttl, default_value = "24h")]
     pub idempotency_ttl: Duration,
+    /// The cockpit flags its figures `stale` when the hot projection lags longer than this
+    /// (seconds), as its last check found.
+    #[arg(long, env = "CRM_COCKPIT_STALE_AFTER", value_parser = parse_seconds, default_value = "900")]
+    pub cockpit_stale_after: Duration,
 }
 
 impl Default for HttpArgs {
@@ -248,6 +257,7 @@ impl Default for HttpArgs {
             shutdown_timeout: Duration::from_secs(30),
             require_if_match: true,
             idempotency_ttl: Duration::from_secs(24 * 3600),
+            cockpit_stale_after: Duration::from_secs(900),
         }
     }
 }

@@ -34,6 +34,8 @@ pub struct Policies {
     pub personal_fields: Vec<String>,
     /// Field history older than this is deleted.
     pub history_after: Duration,
+    /// Activities that happened longer ago than this are deleted.
+    pub activities_after: Duration,
     /// Outbox events older than this are deleted.
     pub outbox_after: Duration,
     /// Rows per batch (and per transaction).
@@ -46,6 +48,7 @@ impl Default for Policies {
             inactive_after: Duration::days(730),
             personal_fields: vec!["menu_notes".into()],
             history_after: Duration::days(5 * 365),
+            activities_after: Duration::days(5 * 365),
             outbox_after: Duration::days(90),
             batch_size: 500,
         }
@@ -86,14 +89,16 @@ enum Policy {
     AnonymiseContacts,
     RemovePersonalFields,
     DeleteOldHistory,
+    DeleteOldActivities,
     DeleteOldEvents,
 }
 
 impl Policy {
-    const ALL: [Policy; 4] = [
+    const ALL: [Policy; 5] = [
         Policy::AnonymiseContacts,
         Policy::RemovePersonalFields,
         Policy::DeleteOldHistory,
+        Policy::DeleteOldActivities,
         Policy::DeleteOldEvents,
     ];
 
@@ -102,6 +107,7 @@ impl Policy {
             Policy::AnonymiseContacts => "anonymise-contacts-of-inactive-customers",
             Policy::RemovePersonalFields => "remove-personal-fields-of-inactive-customers",
             Policy::DeleteOldHistory => "delete-old-field-history",
+            Policy::DeleteOldActivities => "delete-old-activities",
             Policy::DeleteOldEvents => "delete-old-outbox-events",
         }
     }
@@ -110,6 +116,7 @@ impl Policy {
         now - match self {
             Policy::AnonymiseContacts | Policy::RemovePersonalFields => p.inactive_after,
             Policy::DeleteOldHistory => p.history_after,
+            Policy::DeleteOldActivities => p.activities_after,
             Policy::DeleteOldEvents => p.outbox_after,
         }
     }
@@ -147,6 +154,9 @@ impl Policy {
                   WHERE changed_at < $1
                   ORDER BY changed_at, id"
             }
+            Policy::DeleteOldActivities => {
+                "SELECT id::text FROM activity WHERE occurred_at < $1 ORDER BY occurred_at, id"
+            }
             Policy::DeleteOldEvents => {
                 "SELECT seq::text FROM event_outbox
                   WHERE occurred_at < $1
@@ -161,7 +171,9 @@ impl Policy {
         match self {
             Policy::AnonymiseContacts => "FOR UPDATE OF p SKIP LOCKED",
             Policy::RemovePersonalFields => "FOR UPDATE OF h SKIP LOCKED",
-            Policy::DeleteOldHistory | Policy::DeleteOldEvents => "FOR UPDATE SKIP LOCKED",
+            Policy::DeleteOldHistory | Policy::DeleteOldActivities | Policy::DeleteOldEvents => {
+                "FOR UPDATE SKIP LOCKED"
+            }
         }
     }
 
@@ -217,6 +229,12 @@ impl Policy {
             }
             Policy::DeleteOldHistory => {
                 sqlx::query("DELETE FROM field_value_history WHERE id = ANY($1::text[]::bigint[])")
+                    .bind(keys)
+                    .execute(&mut **tx)
+                    .await?;
+            }
+            Policy::DeleteOldActivities => {
+                sqlx::query("DELETE FROM activity WHERE id = ANY($1::text[]::uuid[])")
                     .bind(keys)
                     .execute(&mut **tx)
                     .await?;

@@ -46,6 +46,15 @@ pub async fn version(conn: &mut PgConnection, customer: Uuid) -> Result<Option<i
         .await
 }
 
+/// The version of a customer's fields, locked until the transaction ends, so that a write of
+/// derived values (from an activity) cannot be stale; `None` when the caller may not write them.
+pub async fn lock_version(conn: &mut PgConnection, customer: Uuid) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar("SELECT fields_version FROM cm_customer_hot_proj WHERE customer_id = $1 FOR UPDATE")
+        .bind(customer)
+        .fetch_optional(conn)
+        .await
+}
+
 /// Whether the caller's scope may write the customer's fields.
 pub async fn writable(conn: &mut PgConnection, customer: Uuid) -> Result<bool, sqlx::Error> {
     sqlx::query_scalar("SELECT crm_may_write_customer($1)").bind(customer).fetch_one(conn).await

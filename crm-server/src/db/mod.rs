@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 
+pub mod activities;
+pub mod cockpit;
 pub mod contacts;
 pub mod customers;
 pub mod fields;

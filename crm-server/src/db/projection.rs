@@ -100,8 +100,9 @@ fn tally(report: &mut CheckReport, rows: &[CheckRow]) {
     }
 }
 
-/// Compares every projection row that `scope` may see with a recompute; reads only. (The server
-/// checks under the system scope; an owner connection sees everything anyway.)
+/// Compares every projection row that `scope` may see with a recompute, and records the result in
+/// `projection_check`. (The server checks under the system scope; an owner connection sees
+/// everything anyway.)
 pub async fn check(pool: &PgPool, scope: &Scope, batch: i64) -> Result<CheckReport, sqlx::Error> {
     let mut report = CheckReport::default();
     let mut after = Uuid::nil();
@@ -120,7 +121,27 @@ pub async fn check(pool: &PgPool, scope: &Scope, batch: i64) -> Result<CheckRepo
             break;
         }
     }
+    // Recorded, so that every replica can tell how far the projection lags (the cockpit).
+    let mut tx = crate::db::scope::begin(pool, scope).await?;
+    sqlx::query("INSERT INTO projection_check (rows_checked, drifted_rows, oldest_unrefreshed_change) VALUES ($1, $2, $3)")
+        .bind(report.rows_checked as i64)
+        .bind(report.drifted_rows as i64)
+        .bind(report.oldest_unrefreshed_change)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
     Ok(report)
+}
+
+/// The newest recorded check: when, and the oldest change it found unrefreshed.
+pub async fn last_check(
+    conn: &mut PgConnection,
+) -> Result<Option<(OffsetDateTime, i64, Option<OffsetDateTime>)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT checked_at, drifted_rows, oldest_unrefreshed_change FROM projection_check ORDER BY checked_at DESC LIMIT 1",
+    )
+    .fetch_optional(conn)
+    .await
 }
 
 /// Compares the projection rows of `customers` with a recompute.

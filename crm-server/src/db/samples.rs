@@ -239,8 +239,6 @@ pub async fn project(conn: &mut PgConnection, sample: &SampleRow) -> sqlx::Resul
 pub struct SampleFilter {
     pub customer: Option<Uuid>,
     pub status: Option<SampleStatus>,
-    /// Only delivered samples whose follow-up is due before this date and not done.
-    pub followup_overdue_on: Option<Date>,
 }
 
 /// Newest first, after `before` (the last id of the previous page).
@@ -253,13 +251,11 @@ pub async fn list(
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM sample_request
           WHERE ($1::uuid IS NULL OR customer_id = $1) AND ($2::text IS NULL OR status = $2)
-            AND ($3::date IS NULL OR (followup_done_at IS NULL AND followup_due < $3))
-            AND ($4::uuid IS NULL OR id < $4)
-          ORDER BY id DESC LIMIT $5"
+            AND ($3::uuid IS NULL OR id < $3)
+          ORDER BY id DESC LIMIT $4"
     )))
     .bind(filter.customer)
     .bind(filter.status.map(SampleStatus::as_str))
-    .bind(filter.followup_overdue_on)
     .bind(before)
     .bind(limit)
     .fetch_all(conn)

@@ -89,7 +89,7 @@ fn has_json_content_type(headers: &axum::http::HeaderMap) -> bool {
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let pointer = pointer(e.path());
+        let pointer = pointer(e.path(), &e.inner().to_string());
         let inner = e.into_inner();
         match inner.classify() {
             serde_json::error::Category::Data => {
@@ -120,23 +120,28 @@ pub fn merged<T: serde::Serialize + DeserializeOwned>(
 /// pointer.
 pub fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, Error> {
     serde_path_to_error::deserialize(value).map_err(|e| {
-        Error::Unprocessable(vec![FieldError::new(pointer(e.path()), e.into_inner().to_string())])
+        let detail = e.inner().to_string();
+        Error::Unprocessable(vec![FieldError::new(pointer(e.path(), &detail), detail)])
     })
 }
 
-/// serde_path_to_error's path as an RFC 6901 JSON pointer.
-fn pointer(path: &serde_path_to_error::Path) -> String {
+/// serde_path_to_error's path as an RFC 6901 JSON pointer. serde reports a missing member at its
+/// parent; the pointer then names the member itself (from the message, "missing field `x`").
+fn pointer(path: &serde_path_to_error::Path, detail: &str) -> String {
     use serde_path_to_error::Segment;
+    let escape = |key: &str| key.replace('~', "~0").replace('/', "~1");
     let mut out = String::new();
     for segment in path.iter() {
         out.push('/');
         match segment {
             Segment::Seq { index } => out.push_str(&index.to_string()),
-            Segment::Map { key } | Segment::Enum { variant: key } => {
-                out.push_str(&key.replace('~', "~0").replace('/', "~1"))
-            }
+            Segment::Map { key } | Segment::Enum { variant: key } => out.push_str(&escape(key)),
             Segment::Unknown => out.push('-'),
         }
+    }
+    if let Some(member) = detail.strip_prefix("missing field `").and_then(|rest| rest.split('`').next()) {
+        out.push('/');
+        out.push_str(&escape(member));
     }
     out
 }
@@ -166,6 +171,16 @@ mod tests {
         let err = parse::<Order>(br#"{"items": [{"quantity": 1}, {"quantity": -1}]}"#).unwrap_err();
         let Error::Unprocessable(errors) = err else { panic!("{err:?}") };
         assert_eq!(errors[0].pointer.as_deref(), Some("/items/1/quantity"));
+    }
+
+    #[test]
+    fn unknown_and_missing_members_are_named_themselves() {
+        let err = parse::<Order>(br#"{}"#).unwrap_err();
+        let Error::Unprocessable(errors) = err else { panic!("{err:?}") };
+        assert_eq!(errors[0].pointer.as_deref(), Some("/items"));
+        let err = parse::<Order>(br#"{"items": [], "colour": "red"}"#).unwrap_err();
+        let Error::Unprocessable(errors) = err else { panic!("{err:?}") };
+        assert_eq!(errors[0].pointer.as_deref(), Some("/colour"));
     }
 
     #[test]

@@ -194,17 +194,8 @@ async fn patch_fields(
             }
             PatchOutcome::Applied { version, territory, changes } => {
                 if !changes.is_empty() {
-                    let event = NewEvent {
-                        event_type: EventType::CustomerFieldsChanged,
-                        subject: id.to_string(),
-                        territory: Some(territory),
-                        data: json!({
-                            "customerId": id,
-                            "fieldsVersion": version,
-                            "changes": changes.iter().map(|c| json!({"key": c.key, "oldValue": c.old, "newValue": c.new})).collect::<Vec<_>>(),
-                        }),
-                    };
-                    outbox::enqueue(&mut tx, &caller.origin, event).await?;
+                    outbox::enqueue(&mut tx, &caller.origin, changed_event(id, version, territory, &changes))
+                        .await?;
                 }
                 let body = FieldsWritten {
                     customer_id: id,
@@ -217,6 +208,20 @@ async fn patch_fields(
         }
     }
     Err(Error::Conflict(format!("the fields of customer {id} kept changing; retry")))
+}
+
+/// `customer.fields.changed` for the changes of one field write.
+pub fn changed_event(customer: Uuid, version: i64, territory: String, changes: &[Change]) -> NewEvent {
+    NewEvent {
+        event_type: EventType::CustomerFieldsChanged,
+        subject: customer.to_string(),
+        territory: Some(territory),
+        data: json!({
+            "customerId": customer,
+            "fieldsVersion": version,
+            "changes": changes.iter().map(|c| json!({"key": c.key, "oldValue": c.old, "newValue": c.new})).collect::<Vec<_>>(),
+        }),
+    }
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]

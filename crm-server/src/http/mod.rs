@@ -7,13 +7,15 @@
 //!         -> route handler
 //! ```
 
+mod activities;
 mod admin;
 pub mod caller;
+mod cockpit;
 mod contacts;
 pub mod correlation;
 mod customers;
 pub mod extract;
-mod fields;
+pub mod fields;
 mod health;
 pub mod idempotency;
 mod observe;
@@ -56,6 +58,8 @@ use crate::state::AppState;
         (name = "customers", description = "Accounts: chains, their locations and single businesses; search over hot fields"),
         (name = "contacts", description = "People at customers and their roles there"),
         (name = "fields", description = "Dynamic fields (the field bridge), their catalog and audit trail"),
+        (name = "activities", description = "Typed sales activities with their SLAs"),
+        (name = "cockpit", description = "KPIs of the sales cockpit and overdue SLA items"),
         (name = "samples", description = "Cook&Fresh product samples, their lifecycle, the product catalog and kits"),
         (name = "operations", description = "Health, readiness, metrics and run-time settings"),
     ),
@@ -77,14 +81,17 @@ fn api_router(role: Role) -> OpenApiRouter<AppState> {
             .merge(customers::queries())
             .merge(contacts::queries())
             .merge(fields::queries())
-            .merge(samples::queries());
+            .merge(samples::queries())
+            .merge(activities::queries())
+            .merge(cockpit::queries());
     }
     if role.serves_commands() {
         router = router
             .merge(customers::commands())
             .merge(contacts::commands())
             .merge(fields::commands())
-            .merge(samples::commands());
+            .merge(samples::commands())
+            .merge(activities::commands());
     }
     router
 }

@@ -263,8 +263,6 @@ async fn get_sample(
 pub struct ListQuery {
     customer_id: Option<Uuid>,
     status: Option<SampleStatus>,
-    /// `true`: only delivered samples whose product-test follow-up is overdue.
-    followup_overdue: Option<bool>,
     #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
     cursor: Option<String>,
@@ -290,15 +288,8 @@ async fn list_samples(
     AppQuery(query): AppQuery<ListQuery>,
 ) -> Result<Json<SamplePage>, Error> {
     const LIST: &str = "samples";
-    let filter = SampleFilter {
-        customer: query.customer_id,
-        status: query.status,
-        followup_overdue_on: query
-            .followup_overdue
-            .unwrap_or(false)
-            .then(|| berlin::date(OffsetDateTime::now_utc())),
-    };
-    let filters = format!("{:?}:{:?}:{:?}", filter.customer, filter.status, query.followup_overdue);
+    let filter = SampleFilter { customer: query.customer_id, status: query.status };
+    let filters = format!("{:?}:{:?}", filter.customer, filter.status);
     let mut errors = Vec::new();
     let limit = paging::limit(query.limit, &mut errors);
     let before = paging::after(

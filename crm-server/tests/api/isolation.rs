@@ -394,3 +394,24 @@ async fn a_sales_rep_may_not_reassign_share_or_write_contract_fields() {
         app.send(Method::GET, path, &[("authorization", &rep)], "").await.problem(StatusCode::FORBIDDEN);
     }
 }
+
+/// Every table the app login can read holds row-level security, but for the read-only catalogs
+/// and the projection's check log (counts, no customer data): a table a later migration adds
+/// without policies fails here.
+#[tokio::test]
+async fn every_table_the_server_reads_has_row_level_security() {
+    let db = crm_server::testing::TestDb::new().await;
+    let unprotected: Vec<String> = sqlx::query_scalar(
+        "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+          WHERE n.nspname = 'public' AND c.relkind = 'r' AND NOT c.relrowsecurity
+            AND has_table_privilege('crm_app', c.oid, 'SELECT')
+          ORDER BY 1",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        unprotected,
+        ["_sqlx_migrations", "field_catalog", "product", "projection_check", "sample_kit", "sample_kit_item"]
+    );
+}

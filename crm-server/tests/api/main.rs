@@ -1,7 +1,9 @@
 //! Integration tests of the CRM server: real PostgreSQL (one throwaway cluster for this process,
 //! one database per test), real HTTP over loopback. See `crm_server::testing`.
 
+mod activities;
 mod auth;
+mod cockpit;
 mod customers;
 mod embedded;
 mod errors;

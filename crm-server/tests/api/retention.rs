@@ -101,6 +101,13 @@ async fn inactive_customers_lose_personal_data_in_batches_and_a_second_run_finds
         .execute(&app.db.pool)
         .await
         .unwrap();
+    // A six-year-old activity (deleted) and a recent one (kept).
+    for occurred in ["2020-01-01T10:00:00Z", "2026-11-01T10:00:00Z"] {
+        let body = json!({"kind": "MENU_INTEGRATION", "customerId": recent, "season": "Q4", "outcome": "DRAFT", "occurredAt": occurred});
+        let res =
+            app.send_json_with(Method::POST, "/activities", &[("idempotency-key", occurred)], &body).await;
+        assert_eq!(res.status, StatusCode::CREATED, "{}", res.text());
+    }
     let events_before = app.events().await.len();
 
     let policies = Policies { batch_size: 1, ..Policies::default() };
@@ -109,6 +116,7 @@ async fn inactive_customers_lose_personal_data_in_batches_and_a_second_run_finds
         ("anonymise-contacts-of-inactive-customers", 2),
         ("remove-personal-fields-of-inactive-customers", 1),
         ("delete-old-field-history", 2),
+        ("delete-old-activities", 1),
         ("delete-old-outbox-events", 2),
     ];
 
@@ -164,6 +172,11 @@ async fn inactive_customers_lose_personal_data_in_batches_and_a_second_run_finds
         && d["fields"] == json!(["menu_notes"])));
     assert_eq!(erased.iter().filter(|(t, _)| *t == "contact.anonymised").count(), 2);
     assert!(!events.iter().any(|e| e.event_type == "customer.created"), "old events are deleted");
+    let activities: Vec<String> = sqlx::query_scalar("SELECT occurred_at::date::text FROM activity")
+        .fetch_all(&app.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(activities, ["2026-11-01"]);
 
     let again = retention::run(&app.db.pool, &policies, false, now).await.unwrap();
     assert!(again.iter().all(|r| r.affected == 0), "{again:?}");
@@ -173,10 +186,10 @@ async fn inactive_customers_lose_personal_data_in_batches_and_a_second_run_finds
             .fetch_all(&app.db.pool)
             .await
             .unwrap();
-    assert_eq!(audit.len(), 12);
+    assert_eq!(audit.len(), 15);
     assert_eq!(audit[0], ("anonymise-contacts-of-inactive-customers".to_owned(), true, 2));
-    assert_eq!(audit[4], ("anonymise-contacts-of-inactive-customers".to_owned(), false, 2));
-    assert_eq!(audit[8], ("anonymise-contacts-of-inactive-customers".to_owned(), false, 0));
+    assert_eq!(audit[5], ("anonymise-contacts-of-inactive-customers".to_owned(), false, 2));
+    assert_eq!(audit[10], ("anonymise-contacts-of-inactive-customers".to_owned(), false, 0));
 }
 
 #[tokio::test]

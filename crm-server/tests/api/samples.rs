@@ -219,11 +219,13 @@ async fn a_delivery_is_due_for_feedback_after_five_business_days_of_the_customer
         set_status(&app, &sid, json!({"newStatus": "DELIVERED", "eventAt": "2026-11-20T23:30:00Z"})).await;
     assert_eq!(res.status, StatusCode::OK, "{}", res.text());
     assert_eq!(res.json()["followupDue"], "2026-11-27");
-    let overdue = app.get("/samples?followupOverdue=true").await.json();
+    let overdue = app.get("/sla/overdue").await.json();
     assert_eq!(overdue["items"][0]["id"], sid.as_str(), "due in the past and not done: overdue");
+    assert_eq!(overdue["items"][0]["item"], "SAMPLE_FOLLOWUP");
+    assert_eq!(overdue["items"][0]["due"], "2026-11-27");
     let res = set_status(&app, &sid, json!({"newStatus": "FEEDBACK_NEUTRAL"})).await;
     assert_eq!(res.status, StatusCode::OK);
-    let overdue = app.get("/samples?followupOverdue=true").await.json();
+    let overdue = app.get("/sla/overdue").await.json();
     assert_eq!(overdue["items"], json!([]));
 }
 
