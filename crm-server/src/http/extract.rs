@@ -52,6 +52,13 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for AppQuery<T> {
 }
 
 pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, Error> {
+    if let Some((parameter, _)) = form_urlencoded::parse(query.as_bytes()).find(|(_, v)| v.contains('\0')) {
+        let detail = "must not contain the NUL character";
+        return Err(Error::BadRequest {
+            detail: format!("the query parameter `{parameter}` is invalid: {detail}"),
+            errors: vec![FieldError::parameter(parameter, detail)],
+        });
+    }
     let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
     serde_path_to_error::deserialize(de).map_err(|e| {
         let parameter = e.path().to_string();
@@ -87,6 +94,14 @@ fn has_json_content_type(headers: &axum::http::HeaderMap) -> bool {
 }
 
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
+    // JSON may carry NUL as `\u0000`; PostgreSQL stores it neither in text nor in jsonb. Only a
+    // body that might hold one is walked.
+    if bytes.windows(5).any(|w| w == b"u0000")
+        && let Ok(value) = serde_json::from_slice::<serde_json::Value>(bytes)
+        && let Some(pointer) = nul_at(&value, String::new())
+    {
+        return Err(Error::Unprocessable(vec![FieldError::new(pointer, "must not contain the NUL character")]));
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let pointer = pointer(e.path(), &e.inner().to_string());
@@ -103,6 +118,21 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
         errors: vec![],
     })?;
     Ok(value)
+}
+
+/// The pointer of the first string (or member name) holding a NUL character.
+fn nul_at(value: &serde_json::Value, at: String) -> Option<String> {
+    use serde_json::Value;
+    let escape = |key: &str| key.replace('~', "~0").replace('/', "~1");
+    match value {
+        Value::String(s) if s.contains('\0') => Some(at),
+        Value::Array(items) => items.iter().enumerate().find_map(|(i, v)| nul_at(v, format!("{at}/{i}"))),
+        Value::Object(members) => members.iter().find_map(|(k, v)| {
+            let here = format!("{at}/{}", escape(k));
+            if k.contains('\0') { Some(here) } else { nul_at(v, here) }
+        }),
+        _ => None,
+    }
 }
 
 /// What a merge-patch `PATCH` asks the resource to become: `patch` (RFC 7396) applied to the
@@ -181,6 +211,18 @@ mod tests {
         let err = parse::<Order>(br#"{"items": [], "colour": "red"}"#).unwrap_err();
         let Error::Unprocessable(errors) = err else { panic!("{err:?}") };
         assert_eq!(errors[0].pointer.as_deref(), Some("/colour"));
+    }
+
+    #[test]
+    fn a_nul_character_is_refused_where_it_is() {
+        let err = parse::<Order>(br#"{"items": [{"quantity": 1, "a/b~c": "x\u0000"}]}"#).unwrap_err();
+        let Error::Unprocessable(errors) = err else { panic!("{err:?}") };
+        assert_eq!(errors[0].pointer.as_deref(), Some("/items/0/a~1b~0c"));
+        type Strings = std::collections::BTreeMap<String, String>;
+        assert_eq!(parse::<Strings>(br#"{"k": "\\u0000"}"#).unwrap()["k"], "\\u0000", "an escaped backslash");
+        assert!(parse::<Strings>(br#"{"k\u0000": ""}"#).is_err(), "in a member name");
+        let err = parse_query::<std::collections::BTreeMap<String, String>>("q=a%00b").unwrap_err();
+        assert_eq!(err.status_code(), StatusCode::BAD_REQUEST);
     }
 
     #[test]

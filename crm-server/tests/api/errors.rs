@@ -152,3 +152,165 @@ async fn shutdown_lets_in_flight_requests_finish_and_then_refuses_connections() 
     served.unwrap();
     assert!(get_url(&health).await.is_err(), "the server still accepts connections");
 }
+
+/// Strings a client might send: words the API knows (statuses, kinds, ids, dates), hostile ones
+/// (NUL, direction overrides, SQL), long ones and arbitrary characters.
+fn any_string() -> impl proptest::strategy::Strategy<Value = serde_json::Value> {
+    use proptest::prelude::*;
+    let words = prop::sample::select(vec![
+        "DELIVERED",
+        "CANCELED",
+        "ROI_CONSULTATION",
+        "MENU_INTEGRATION",
+        "SUCCESS",
+        "2026-13-45",
+        "2099-01-15",
+        "2026-11-30T10:00:00Z",
+        "00000000-0000-0000-0000-000000000000",
+        "CF-1001",
+        "",
+        "\u{0}",
+        "a\u{0}b",
+        "ü🦀",
+        "'; SELECT 1; --",
+        "\u{FEFF}\u{202E}",
+    ])
+    .prop_map(|s| json!(s));
+    let long = (1usize..3).prop_map(|n| json!("x".repeat(n * 4096)));
+    prop_oneof![
+        2 => prop::collection::vec(any::<char>(), 0..12).prop_map(|c| json!(String::from_iter(c))),
+        1 => long,
+        5 => words,
+    ]
+}
+
+/// Any JSON value, nested up to three levels.
+fn any_json() -> impl proptest::strategy::Strategy<Value = serde_json::Value> {
+    use proptest::prelude::*;
+    let leaf = prop_oneof![
+        1 => Just(serde_json::Value::Null),
+        1 => any::<bool>().prop_map(|b| json!(b)),
+        1 => any::<i64>().prop_map(|n| json!(n)),
+        1 => any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(|f| json!(f)),
+        4 => any_string(),
+    ];
+    leaf.prop_recursive(3, 24, 4, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::Array),
+            prop::collection::btree_map("[a-zA-Z]{1,12}", inner, 0..4)
+                .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+/// A valid body with members replaced (by any value, or by a string), removed or added at random.
+fn mutated(template: serde_json::Value) -> impl proptest::strategy::Strategy<Value = serde_json::Value> {
+    use proptest::prelude::*;
+    let keys: Vec<String> = template.as_object().map(|o| o.keys().cloned().collect()).unwrap_or_default();
+    let value = prop_oneof![any_json(), any_string()];
+    let edit = (prop::sample::select(keys), value, 0..3u8);
+    prop::collection::vec(edit, 0..4).prop_map(move |edits| {
+        let mut body = template.clone();
+        for (key, value, how) in edits {
+            let object = body.as_object_mut().expect("an object template");
+            match how {
+                0 => {
+                    object.insert(key, value);
+                }
+                1 => {
+                    object.remove(&key);
+                }
+                _ => {
+                    object.insert(format!("{key}X"), value);
+                }
+            }
+        }
+        body
+    })
+}
+
+/// No malformed input reaches a 5xx: random mutations of valid bodies, arbitrary JSON and
+/// arbitrary bytes against every write endpoint are all answered with a 2xx or a 4xx problem.
+#[test]
+fn no_malformed_input_causes_a_server_error() {
+    use proptest::prelude::*;
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let app = runtime.block_on(TestApp::spawn());
+    let (customer, sample) = runtime.block_on(async {
+        let customer = crate::customers::create(&app, crate::customers::loewen()).await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let sample = crate::samples::new_sample(&app, &customer).await["id"].as_str().unwrap().to_owned();
+        (customer, sample)
+    });
+    let targets: Vec<(Method, String, serde_json::Value)> = vec![
+        (
+            Method::POST,
+            "/samples".into(),
+            json!({"customerId": customer, "deliveryDate": "2099-01-15", "items": [{"sku": "CF-1001", "quantity": 1}]}),
+        ),
+        (
+            Method::PATCH,
+            format!("/samples/{sample}/status"),
+            json!({"newStatus": "PACKED", "eventAt": "2099-01-01T00:00:00Z"}),
+        ),
+        (
+            Method::POST,
+            "/activities".into(),
+            json!({"kind": "ROI_CONSULTATION", "customerId": customer, "roiScenarioId": customer, "savingsPerMonth": 10, "outcome": "QUALIFIED"}),
+        ),
+        (
+            Method::POST,
+            "/activities".into(),
+            json!({"kind": "DECISION_MAKER_ALIGNMENT", "customerId": customer, "roles": ["BUYER"], "alignmentScore": 5, "outcome": "PARTIAL"}),
+        ),
+        (
+            Method::POST,
+            "/activities".into(),
+            json!({"kind": "MENU_INTEGRATION", "customerId": customer, "season": "Q4", "plannedDishes": ["Gans"], "rolloutWindow": {"start": "2026-12-01", "end": "2026-12-31"}, "outcome": "DRAFT"}),
+        ),
+        (
+            Method::POST,
+            "/activities".into(),
+            json!({"kind": "PRODUCTTEST_FEEDBACK", "customerId": customer, "sampleId": sample, "rating": 3, "outcome": "FAIL"}),
+        ),
+        (
+            Method::POST,
+            "/customers".into(),
+            json!({"name": "Krone", "segment": "HOTEL", "territory": "BY", "isChain": false}),
+        ),
+        (
+            Method::PATCH,
+            format!("/customers/{customer}/fields"),
+            json!({"roi_potential": {"bucket": "LOW", "value": 1}, "menu_notes": "x"}),
+        ),
+        (
+            Method::POST,
+            format!("/customers/{customer}/contacts"),
+            json!({"firstName": "A", "lastName": "B", "roles": ["BUYER"]}),
+        ),
+    ];
+    let config = ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() };
+    let case = (0..targets.len()).prop_flat_map(|i| {
+        let body = prop_oneof![
+            6 => mutated(targets[i].2.clone()).prop_map(|v| v.to_string().into_bytes()),
+            1 => any_json().prop_map(|v| v.to_string().into_bytes()),
+            1 => prop::collection::vec(any::<u8>(), 0..64),
+        ];
+        (Just(i), body, prop_oneof![4 => "[A-Za-z0-9-]{1,20}", 1 => "[ -~]{1,20}"])
+    });
+    proptest!(config, |((i, body, key) in case)| {
+        let (method, path, _) = &targets[i];
+        let res = runtime.block_on(app.send(
+            method.clone(),
+            path,
+            &[("content-type", "application/json"), ("idempotency-key", &key), ("if-match", "*")],
+            body.clone(),
+        ));
+        prop_assert!(res.status.as_u16() < 500, "{method} {path} {}: {} {}", String::from_utf8_lossy(&body), res.status, res.text());
+        if res.status.as_u16() >= 400 {
+            prop_assert_eq!(res.header("content-type"), Some("application/problem+json"), "{}", res.text());
+        }
+    });
+}
