@@ -14,12 +14,11 @@
 use serde::Serialize;
 use serde_json::{Value, json};
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
-use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
 use crate::domain::fields::FieldCatalog;
-use crate::outbox::{self, Actor, ActorKind, EventType, NewEvent, Origin};
+use crate::outbox::{self, Actor, ActorKind, EventType, NewEvent, Origin, rfc3339};
 
 /// How many affected keys a report lists.
 const SAMPLE: usize = 20;
@@ -248,10 +247,6 @@ impl Policy {
         }
         Ok(())
     }
-}
-
-fn rfc3339(at: OffsetDateTime) -> String {
-    at.format(&Rfc3339).unwrap_or_default()
 }
 
 async fn emit(

@@ -19,11 +19,11 @@ use crate::domain::sla::{self, SlaStatus};
 use crate::domain::{berlin, sample};
 use crate::error::{Error, FieldError, Problem};
 use crate::http::caller::Caller;
-use crate::http::customers::not_found as customer_not_found;
+use crate::http::customers::{named_for_write, not_found as customer_not_found};
 use crate::http::extract::{AppJson, AppPath, AppQuery, from_value};
 use crate::http::idempotency::{Idempotency, Reply, RequiredKey};
 use crate::http::paging;
-use crate::outbox::{self, EventType, NewEvent};
+use crate::outbox::{self, EventType, NewEvent, rfc3339};
 use crate::state::AppState;
 
 pub fn queries() -> OpenApiRouter<AppState> {
@@ -151,16 +151,11 @@ async fn create_activity(
     if let Some(replay) = idempotency.replay(&mut tx, &caller).await? {
         return Ok(replay);
     }
-    let customer = customers::find(&mut tx, base.customer_id)
+    let customer = named_for_write(&mut tx, base.customer_id).await?;
+    // The customer's fields stay locked to the end: the activity may write some.
+    let fields_version = fields::lock_version(&mut tx, customer.id)
         .await?
-        .ok_or_else(|| unprocessable("/customerId", "no such customer"))?;
-    // Locks the customer's fields (activities may write some) and proves write access.
-    let Some(fields_version) = fields::lock_version(&mut tx, customer.id).await? else {
-        return Err(Error::Forbidden(format!(
-            "customer {} is outside the customers you may change",
-            customer.id
-        )));
-    };
+        .ok_or_else(|| anyhow::anyhow!("the fields of writable customer {} are gone", customer.id))?;
     let (season_start, season_end, renewal) = activities::customer_dates(&mut tx, customer.id).await?;
     let mut context =
         sla::Context { season: season_start.zip(season_end), renewal, sample_followup_due: None };
@@ -273,10 +268,6 @@ async fn feed_fields(
                 .into())
         }
     }
-}
-
-fn rfc3339(at: OffsetDateTime) -> String {
-    at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
 }
 
 /// One activity.

@@ -42,6 +42,21 @@ pub fn not_found(id: Uuid) -> Error {
     Error::NotFound(format!("no customer {id}"))
 }
 
+/// The customer a request body names at `/customerId`, which the caller is to change: a 422 when
+/// there is none the caller can see, a 403 when they may only read it.
+pub async fn named_for_write(
+    conn: &mut sqlx::PgConnection,
+    id: Uuid,
+) -> Result<customers::CustomerRow, Error> {
+    let customer = customers::find(&mut *conn, id)
+        .await?
+        .ok_or_else(|| Error::Unprocessable(vec![FieldError::new("/customerId", "no such customer")]))?;
+    if !crate::db::fields::writable(conn, id).await? {
+        return Err(Error::Forbidden(format!("customer {id} is outside the customers you may change")));
+    }
+    Ok(customer)
+}
+
 /// Who may assign customers to reps and share chains (the seeds: team leads may reassign).
 const ASSIGNERS: &[UserRole] = &[UserRole::TeamLead, UserRole::ChainManager, UserRole::Admin];
 

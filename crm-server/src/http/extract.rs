@@ -100,7 +100,10 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
         && let Ok(value) = serde_json::from_slice::<serde_json::Value>(bytes)
         && let Some(pointer) = nul_at(&value, String::new())
     {
-        return Err(Error::Unprocessable(vec![FieldError::new(pointer, "must not contain the NUL character")]));
+        return Err(Error::Unprocessable(vec![FieldError::new(
+            pointer,
+            "must not contain the NUL character",
+        )]));
     }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {

@@ -14,18 +14,19 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
+use crate::db::customers;
 use crate::db::samples::{self, NewSampleRow, SampleFilter, SampleRow, StatusChange};
-use crate::db::{customers, fields};
 use crate::domain::berlin;
 use crate::domain::calendar::{self, State as GermanState};
 use crate::domain::sample::{self, FOLLOWUP_BUSINESS_DAYS, Items, NewSample, SampleItem, SampleStatus};
 use crate::error::{Error, FieldError, Problem};
 use crate::http::caller::Caller;
+use crate::http::customers::named_for_write;
 use crate::http::extract::{AppJson, AppPath, AppQuery};
 use crate::http::idempotency::{Idempotency, OptionalKey, Reply, RequiredKey};
 use crate::http::paging;
 use crate::http::preconditions::{IfMatch, Tagged};
-use crate::outbox::{self, EventType, NewEvent};
+use crate::outbox::{self, EventType, NewEvent, rfc3339};
 use crate::state::AppState;
 
 pub fn queries() -> OpenApiRouter<AppState> {
@@ -161,15 +162,7 @@ async fn create_sample(
     if let Some(replay) = idempotency.replay(&mut tx, &caller).await? {
         return Ok(replay);
     }
-    let customer = customers::find(&mut tx, draft.customer_id)
-        .await?
-        .ok_or_else(|| Error::Unprocessable(vec![FieldError::new("/customerId", "no such customer")]))?;
-    if !fields::writable(&mut tx, customer.id).await? {
-        return Err(Error::Forbidden(format!(
-            "customer {} is outside the customers you may change",
-            customer.id
-        )));
-    }
+    let customer = named_for_write(&mut tx, draft.customer_id).await?;
     let (kit_id, items) = match draft.items {
         Items::Listed(items) => (None, items),
         Items::Kit(kit) => {
@@ -392,10 +385,6 @@ async fn change_status(
     idempotency
         .commit(tx, &caller, Reply::json(StatusCode::OK, [Tagged::Sample.header(version)], &sample)?)
         .await
-}
-
-fn rfc3339(at: OffsetDateTime) -> String {
-    at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
 }
 
 #[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]

@@ -20,6 +20,12 @@ pub use event_type::{EventType, SCHEMA_BASE_URI};
 
 use crate::error::Error;
 
+/// An instant as events (and cursors) write it: RFC 3339. Formatting cannot fail for the instants
+/// PostgreSQL stores.
+pub fn rfc3339(at: OffsetDateTime) -> String {
+    at.format(&Rfc3339).unwrap_or_default()
+}
+
 /// CloudEvents `source` of every event this server writes.
 pub const SOURCE: &str = "crm.customer-management";
 
@@ -145,7 +151,7 @@ impl StoredEvent {
             "source": self.source,
             "type": self.event_type,
             "subject": self.aggregate_id,
-            "time": self.occurred_at.format(&Rfc3339).unwrap_or_default(),
+            "time": rfc3339(self.occurred_at),
             "datacontenttype": "application/json",
             "dataschema": format!("{SCHEMA_BASE_URI}{}.v{}.json", self.event_type, self.type_version),
             "sequence": format!("{:019}", self.seq),
