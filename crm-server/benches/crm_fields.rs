@@ -13,153 +13,24 @@
 //! Environment: BENCH_CUSTOMERS (100000), BENCH_SECONDS per measurement (5), BENCH_CLIENTS (8),
 //! BENCH_READ_CLIENTS for the read latencies (2).
 
-use std::io::{BufRead, BufReader};
+mod support;
+
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use http_body_util::Full;
 use sqlx::{Connection, PgConnection, PgPool};
 use uuid::Uuid;
 
 use crm_server::auth::UserRole;
-use crm_server::auth::dev::DevKey;
 use crm_server::db;
 use crm_server::embedded_pg::{Cluster, Options, find_bin_dir};
 
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-struct Stats {
-    requests: u64,
-    errors: u64,
-    elapsed: Duration,
-    latencies: Vec<Duration>,
-}
-
-impl Stats {
-    fn percentile(&self, p: f64) -> f64 {
-        if self.latencies.is_empty() {
-            return f64::NAN;
-        }
-        let index = ((self.latencies.len() as f64 - 1.0) * p).round() as usize;
-        self.latencies[index].as_secs_f64() * 1000.0
-    }
-
-    fn row(&self, name: &str) -> String {
-        format!(
-            "| {name} | {:.0} | {:.2} | {:.2} | {:.2} | {} |",
-            self.requests as f64 / self.elapsed.as_secs_f64(),
-            self.percentile(0.50),
-            self.percentile(0.95),
-            self.percentile(0.99),
-            self.errors
-        )
-    }
-}
-
-type HttpClient = Client<HttpConnector, Full<Bytes>>;
-
-/// Runs `clients` loops of `request` for `duration`; each returns whether it succeeded.
-async fn load<F, Fut>(clients: usize, duration: Duration, request: F) -> Stats
-where
-    F: Fn(HttpClient, usize) -> Fut + Send + Sync + Clone + 'static,
-    Fut: std::future::Future<Output = bool> + Send,
-{
-    let started = Instant::now();
-    let deadline = started + duration;
-    let mut workers = Vec::new();
-    for worker in 0..clients {
-        let request = request.clone();
-        workers.push(tokio::spawn(async move {
-            let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
-            let (mut latencies, mut errors, mut n) = (Vec::new(), 0u64, 0usize);
-            while Instant::now() < deadline {
-                let sent = Instant::now();
-                let ok = request(client.clone(), worker * 1_000_003 + n).await;
-                latencies.push(sent.elapsed());
-                errors += u64::from(!ok);
-                n += 1;
-            }
-            (latencies, errors)
-        }));
-    }
-    let mut stats = Stats { requests: 0, errors: 0, elapsed: Duration::ZERO, latencies: Vec::new() };
-    for worker in workers {
-        let (latencies, errors) = worker.await.expect("a load worker");
-        stats.requests += latencies.len() as u64;
-        stats.errors += errors;
-        stats.latencies.extend(latencies);
-    }
-    stats.elapsed = started.elapsed();
-    stats.latencies.sort();
-    stats
-}
-
-async fn send(
-    client: &HttpClient,
-    request: http::Request<Full<Bytes>>,
-) -> Option<(http::StatusCode, http::HeaderMap, Bytes)> {
-    let response = client.request(request).await.ok()?;
-    let (parts, body) = response.into_parts();
-    Some((parts.status, parts.headers, body.collect().await.ok()?.to_bytes()))
-}
-
-/// A deterministic, well-spread choice of customer for request number `n` (splitmix64).
-fn pick(n: usize, len: usize) -> usize {
-    let mut z = (n as u64).wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    ((z ^ (z >> 31)) % len as u64) as usize
-}
-
-/// Starts the release binary on `url` (the app login), trusting `public_key`, and returns it with
-/// its address.
-fn start_server(url: &str, public_key: &Path) -> (std::process::Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_crm-server"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--oidc-issuer",
-            crm_server::auth::dev::ISSUER,
-            "--jwt-public-key",
-        ])
-        .arg(public_key)
-        .env("DATABASE_URL", url)
-        .env("CRM_LOG", "warn,crm_server=info")
-        .env("CRM_LOG_FORMAT", "json")
-        .env("CRM_DB_MAX_CONNECTIONS", "16")
-        .env("CRM_PROJECTION_CHECK_INTERVAL", "0")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("starting crm-server");
-    let stderr = child.stderr.take().expect("stderr");
-    let mut lines = BufReader::new(stderr).lines();
-    let address = loop {
-        let line = lines.next().expect("crm-server exited before serving").expect("a log line");
-        let json: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
-        if json["message"] == "serving the CRM API" {
-            break json["address"].as_str().expect("an address").to_owned();
-        }
-    };
-    // Keep draining the log so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    (child, address)
-}
-
-async fn checkpoint(admin_url: &str) {
-    let mut conn = PgConnection::connect(admin_url).await.expect("admin connection");
-    sqlx::query("CHECKPOINT").execute(&mut conn).await.expect("checkpoint");
-}
+use support::{HttpClient, Server, checkpoint, env_or, load, pick, send};
 
 /// What pgbench measured: transactions per second, and the mean latency of the write statement
 /// (the one starting with `marker`), which is its CPU and lock time as the server sees it.
@@ -355,26 +226,8 @@ async fn main() {
 
     eprintln!("seeding {customers} customers ...");
     let seeded = Instant::now();
-    db::create_database_if_missing(&cluster.url("postgres"), "bench").await.expect("database");
-    let pool = db::connect(&url, 4).await.expect("pool");
-    db::migrate(&pool).await.expect("migrations");
-    let seed = include_str!("../bench/seed-customers.sql").replace(":customers", &customers.to_string());
-    sqlx::raw_sql(sqlx::AssertSqlSafe(seed)).execute(&pool).await.expect("seed");
-    sqlx::raw_sql(
-        "CREATE TABLE bench_ids AS SELECT row_number() OVER (ORDER BY id)::int AS n, id FROM customer;
-                   ALTER TABLE bench_ids ADD PRIMARY KEY (n);",
-    )
-    .execute(&pool)
-    .await
-    .expect("bench ids");
-    sqlx::query("VACUUM ANALYZE").execute(&pool).await.expect("vacuum");
-    // Autovacuum waking up in the middle of one measurement and not another is the largest source
-    // of noise between the designs; the data is freshly vacuumed, so it stays off while measuring.
-    sqlx::query("ALTER SYSTEM SET autovacuum = off").execute(&pool).await.expect("autovacuum");
-    sqlx::query("SELECT pg_reload_conf()").execute(&pool).await.expect("reload");
     let ids: Vec<Uuid> =
-        sqlx::query_scalar("SELECT id FROM bench_ids ORDER BY n").fetch_all(&pool).await.expect("ids");
-    pool.close().await;
+        support::seed(&cluster, "bench", customers).await.into_iter().map(|(id, _)| id).collect();
     // The seeds' design gets its own copy of the same data.
     let mut admin = PgConnection::connect(&cluster.url("postgres")).await.expect("admin");
     sqlx::query("CREATE DATABASE bench_seeds TEMPLATE bench").execute(&mut admin).await.expect("copy");
@@ -382,18 +235,10 @@ async fn main() {
 
     let admin_url = cluster.url("postgres");
     // The server runs as in production: as a login under row-level security, trusting one key.
-    db::ensure_app_login(&admin_url, "benchapp").await.expect("the app login");
-    let app_url = db::with_login(&url, db::APP_LOGIN, "benchapp").expect("the app URL");
-    let key = DevKey::load_or_create(dir.path()).expect("a signing key");
-    let public_key = dir.path().join("bench.pub.pem");
-    std::fs::write(&public_key, key.public_pem().expect("a PEM")).expect("the public key");
-    let token = Arc::new(format!(
-        "Bearer {}",
-        key.mint("bench", &[UserRole::Admin], &[], &[], Duration::from_secs(3600)).expect("a token")
-    ));
-    let (mut server, address) = start_server(&app_url, &public_key);
+    let server = Server::start(&cluster, "bench", dir.path()).await;
+    let token = Arc::new(server.bearer("bench", &[UserRole::Admin], &[]));
     let ids = Arc::new(ids);
-    let base = Arc::new(format!("http://{address}"));
+    let base = Arc::new(server.base.clone());
 
     // Reads: each hot filter with the sort that suits it, and the default order.
     let reads = [
@@ -489,8 +334,7 @@ async fn main() {
         ),
     );
     let server_tps = (write.requests - write.errors) as f64 / write.elapsed.as_secs_f64();
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
 
     // pgbench: the same transactions as PATCHes of one hot field, three hot fields and one cold
     // field (BEGIN, the write statement, the outbox insert, COMMIT), with the expected version
