@@ -71,6 +71,9 @@ CREATE TABLE sample_request (
     followup_due      date,
     followup_done_at  timestamptz,
     version           bigint      NOT NULL DEFAULT 1,
+    -- The inbound event (lead.converted) an automation requested this sample for: a replayed or
+    -- re-driven event has no second effect.
+    origin_event_id   uuid        UNIQUE,
     created_by        text        NOT NULL,
     created_at        timestamptz NOT NULL DEFAULT now(),
     updated_at        timestamptz NOT NULL DEFAULT now()

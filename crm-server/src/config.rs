@@ -33,6 +33,28 @@ pub enum Command {
     DevToken(DevTokenArgs),
     /// Apply the retention (DSGVO) policies; prints a JSON report of what each did.
     Retention(RetentionArgs),
+    /// The outbox: its state, and re-driving what consumers gave up on.
+    Events(EventsArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct EventsArgs {
+    #[command(subcommand)]
+    pub action: EventsAction,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum EventsAction {
+    /// Print the backlog, each consumer's lag and dead letters, and the notification queue (JSON).
+    Status,
+    /// Run a consumer's handler again on the events it gave up on.
+    Redrive {
+        /// The consumer, e.g. automation.lead-converted.
+        #[arg(long)]
+        consumer: String,
+    },
 }
 
 #[derive(Debug, Clone, Args)]
@@ -221,6 +243,29 @@ pub struct ServeArgs {
     pub http: HttpArgs,
     #[command(flatten)]
     pub auth: AuthArgs,
+    #[command(flatten)]
+    pub relay: RelayArgs,
+}
+
+/// The outbox relay and consumers (run by the `all` and `relay` roles).
+#[derive(Debug, Clone, Args)]
+pub struct RelayArgs {
+    /// Milliseconds between the relay's probes for unpublished events while there are none
+    /// (it goes on at once after a full batch).
+    #[arg(long, env = "CRM_RELAY_POLL_MS", default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    pub relay_poll_ms: u64,
+    /// Events published per transaction.
+    #[arg(long, env = "CRM_RELAY_BATCH", default_value_t = 1000, value_parser = clap::value_parser!(i64).range(1..=100_000))]
+    pub relay_batch: i64,
+    /// Tries of a consumer's handler on one event before it goes to the dead letters.
+    #[arg(long, env = "CRM_CONSUMER_MAX_ATTEMPTS", default_value_t = 5, value_parser = clap::value_parser!(i32).range(1..=1000))]
+    pub consumer_max_attempts: i32,
+}
+
+impl Default for RelayArgs {
+    fn default() -> Self {
+        RelayArgs { relay_poll_ms: 20, relay_batch: 1000, consumer_max_attempts: 5 }
+    }
 }
 
 #[derive(Debug, Clone, Args)]

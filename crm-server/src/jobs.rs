@@ -1,10 +1,17 @@
-//! Background work of the server, run by the `all` and `relay` roles only (the query and command
-//! roles scale out, and this work must not run once per replica).
+//! Background work of the server. Most of it runs in the `all` and `relay` roles only (the query
+//! and command roles scale out, and this work must not run once per replica).
 
 use std::time::Duration;
 
+use tokio::task::JoinHandle;
+
+use crate::automations::{BounceToContactability, LeadConvertedToSample};
+use crate::config::{RelayArgs, Role};
 use crate::db::scope::{self, Scope};
 use crate::db::{idempotency, projection};
+use crate::outbox::consumer::{self, ConsumerOptions};
+use crate::outbox::listen;
+use crate::outbox::relay::{self, RelayOptions};
 use crate::state::AppState;
 
 /// Customers per batch of the periodic projection check.
@@ -15,14 +22,62 @@ const PURGE_BATCH: i64 = 1000;
 /// only bounds the table's size.
 pub const PURGE_INTERVAL: Duration = Duration::from_secs(600);
 
-/// The background jobs of the roles that run them: the projection check every
-/// `projection_interval` (zero: never) and the purge of expired idempotency keys.
-pub fn spawn(state: &AppState, projection_interval: Duration) -> Vec<tokio::task::JoinHandle<()>> {
-    let mut jobs = vec![tokio::spawn(purge_idempotency_keys_periodically(state.clone(), PURGE_INTERVAL))];
+/// Outbox metrics are sampled this often.
+const STATS_INTERVAL: Duration = Duration::from_secs(10);
+
+/// The background work of a process: in every role, the listener that wakes live streams; in
+/// the `all` and `relay` roles, the relay, the automations, the outbox metrics, the purge of
+/// expired idempotency keys and the projection check every `projection_interval` (zero: never).
+pub fn spawn(
+    state: &AppState,
+    role: Role,
+    relay: &RelayArgs,
+    projection_interval: Duration,
+) -> Vec<JoinHandle<()>> {
+    let mut jobs = vec![tokio::spawn(listen::run(state.db.clone(), state.published.clone()))];
+    if !role.runs_background_jobs() {
+        return jobs;
+    }
+    let options =
+        RelayOptions { batch: relay.relay_batch, poll_interval: Duration::from_millis(relay.relay_poll_ms) };
+    jobs.push(tokio::spawn(relay::run(
+        state.db.clone(),
+        options,
+        state.published.clone(),
+        state.metrics.clone(),
+    )));
+    let consumers =
+        ConsumerOptions { max_attempts: relay.consumer_max_attempts, ..ConsumerOptions::default() };
+    jobs.push(tokio::spawn(consumer::run(
+        state.db.clone(),
+        LeadConvertedToSample,
+        consumers,
+        state.published.subscribe(),
+    )));
+    jobs.push(tokio::spawn(consumer::run(
+        state.db.clone(),
+        BounceToContactability,
+        consumers,
+        state.published.subscribe(),
+    )));
+    jobs.push(tokio::spawn(observe_outbox_periodically(state.clone())));
+    jobs.push(tokio::spawn(purge_idempotency_keys_periodically(state.clone(), PURGE_INTERVAL)));
     if !projection_interval.is_zero() {
         jobs.push(tokio::spawn(check_projection_periodically(state.clone(), projection_interval)));
     }
     jobs
+}
+
+async fn observe_outbox_periodically(state: AppState) {
+    let mut ticker = tokio::time::interval(STATS_INTERVAL);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        match relay::stats(&state.db).await {
+            Ok(stats) => state.metrics.observe_outbox(&stats),
+            Err(error) => tracing::warn!(%error, "sampling the outbox's state failed"),
+        }
+    }
 }
 
 /// Deletes expired idempotency keys every `interval`, in batches.

@@ -9,7 +9,9 @@
 //!   projection's mapping, merge patches, cursors.
 //! - [`db`]: pool, migrations (`migrations/` at the workspace root), the schema check, and the
 //!   queries of each aggregate.
-//! - [`outbox`]: the transactional outbox, written in the caller's transaction.
+//! - [`outbox`]: the transactional outbox, written in the caller's transaction; the relay that
+//!   publishes it, consumers with checkpoints, and the wake-up listener.
+//! - [`actions`]: writes several entry points share; [`automations`]: the seeds' automations.
 //! - [`embedded_pg`]: a private PostgreSQL from the system's binaries, for the embedded default
 //!   and the test harness.
 //! - [`jobs`]: background work of the `all` and `relay` roles.
@@ -17,7 +19,9 @@
 //! - [`metrics`], [`telemetry`], [`state`]: what the handlers share.
 //! - `testing` (feature `testing`): the PostgreSQL test harness and repository checks.
 
+pub mod actions;
 pub mod auth;
+pub mod automations;
 pub mod config;
 pub mod db;
 pub mod domain;

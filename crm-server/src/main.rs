@@ -6,8 +6,8 @@ use anyhow::Context;
 use clap::Parser;
 use crm_server::auth::{self, Verifier, dev::DevKey};
 use crm_server::config::{
-    Cli, Command, DatabaseArgs, DevTokenArgs, ProjectionAction, ProjectionArgs, RetentionAction,
-    RetentionArgs, ServeArgs,
+    Cli, Command, DatabaseArgs, DevTokenArgs, EventsAction, EventsArgs, ProjectionAction, ProjectionArgs,
+    RetentionAction, RetentionArgs, ServeArgs,
 };
 use crm_server::db::{self, Database};
 use crm_server::telemetry::{self, LogFilter};
@@ -30,6 +30,7 @@ fn main() -> ExitCode {
                 Command::Projection(args) => projection(args).await,
                 Command::DevToken(args) => dev_token(args),
                 Command::Retention(args) => retention(args).await,
+                Command::Events(args) => events(args).await,
             }
         })
     });
@@ -72,11 +73,7 @@ async fn serve_on(args: &ServeArgs, database: &Database, log_filter: LogFilter) 
     let state = AppState::load(pool.clone(), args.role, args.http.clone(), log_filter, verifier)
         .await
         .context("loading the field catalog")?;
-    let jobs = if args.role.runs_background_jobs() {
-        crm_server::jobs::spawn(&state, args.projection_check_interval)
-    } else {
-        Vec::new()
-    };
+    let jobs = crm_server::jobs::spawn(&state, args.role, &args.relay, args.projection_check_interval);
     let served = http::serve(listener, http::app(state), shutdown_signal(), args.http.shutdown_timeout).await;
     for job in jobs {
         job.abort();
@@ -162,6 +159,34 @@ async fn retention(args: RetentionArgs) -> anyhow::Result<()> {
         let report =
             crm_server::retention::run(&pool, &policies, args.dry_run, time::OffsetDateTime::now_utc())
                 .await?;
+        pool.close().await;
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        anyhow::Ok(())
+    }
+    .await;
+    let closed = database.close().await;
+    result.and(closed)
+}
+
+async fn events(args: EventsArgs) -> anyhow::Result<()> {
+    use crm_server::automations::{BounceToContactability, LeadConvertedToSample};
+    use crm_server::outbox::{consumer, relay};
+    let database = Database::open(&args.database).await?;
+    let result = async {
+        let pool = db::connect(database.url(), 2).await.context("connecting to PostgreSQL")?;
+        let report = match &args.action {
+            EventsAction::Status => serde_json::to_value(relay::stats(&pool).await?)?,
+            EventsAction::Redrive { consumer: name } => {
+                let (redriven, failing) = match name.as_str() {
+                    "automation.lead-converted" => consumer::redrive(&pool, &LeadConvertedToSample).await?,
+                    "automation.email-bounce" => consumer::redrive(&pool, &BounceToContactability).await?,
+                    other => anyhow::bail!(
+                        "no consumer `{other}`: automation.lead-converted or automation.email-bounce"
+                    ),
+                };
+                serde_json::json!({"consumer": name, "redriven": redriven, "stillFailing": failing})
+            }
+        };
         pool.close().await;
         println!("{}", serde_json::to_string_pretty(&report)?);
         anyhow::Ok(())

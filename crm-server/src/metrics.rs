@@ -29,6 +29,11 @@ pub struct HttpLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ConsumerLabels {
+    pub consumer: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct PoolLabels {
     pub state: &'static str,
 }
@@ -42,6 +47,34 @@ pub struct Metrics {
     projection_drifted_rows: Gauge,
     projection_oldest_unrefreshed_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
     projection_last_check: Gauge<f64, std::sync::atomic::AtomicU64>,
+    outbox_published: Counter,
+    outbox_publish_errors: Counter,
+    outbox_unpublished: Gauge,
+    outbox_oldest_unpublished_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
+    consumer_lag: Family<ConsumerLabels, Gauge>,
+    consumer_dead_letters: Family<ConsumerLabels, Gauge>,
+    notification_queue_usage: Gauge<f64, std::sync::atomic::AtomicU64>,
+}
+
+/// The outbox's state, sampled by the background jobs (and `crm-server events status`).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OutboxStats {
+    pub unpublished: i64,
+    pub oldest_unpublished_seconds: f64,
+    pub consumers: Vec<ConsumerStats>,
+    /// `pg_notification_queue_usage()`: the share of the notification queue in use (0 to 1).
+    pub notification_queue_usage: f64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, sqlx::FromRow)]
+#[serde(rename_all = "camelCase")]
+pub struct ConsumerStats {
+    pub consumer: String,
+    /// Published events the consumer has not handled yet.
+    pub lag: i64,
+    /// Events it gave up on that were not re-driven.
+    pub dead_letters: i64,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -102,8 +135,57 @@ impl Metrics {
             "Unix time of the last completed check of the hot projection",
             projection_last_check.clone(),
         );
+        let outbox_published = Counter::default();
+        registry.register(
+            "outbox_published_events",
+            "Outbox events the relay published",
+            outbox_published.clone(),
+        );
+        let outbox_publish_errors = Counter::default();
+        registry.register(
+            "outbox_publish_errors",
+            "Publishing steps of the relay that failed (retried)",
+            outbox_publish_errors.clone(),
+        );
+        let outbox_unpublished = Gauge::default();
+        registry.register(
+            "outbox_unpublished_events",
+            "Committed outbox events the relay has not published yet (the backlog)",
+            outbox_unpublished.clone(),
+        );
+        let outbox_oldest_unpublished_seconds = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        registry.register(
+            "outbox_oldest_unpublished_seconds",
+            "Age of the oldest unpublished outbox event (0: none)",
+            outbox_oldest_unpublished_seconds.clone(),
+        );
+        let consumer_lag = Family::<ConsumerLabels, Gauge>::default();
+        registry.register(
+            "outbox_consumer_lag_events",
+            "Published events a consumer has not handled yet",
+            consumer_lag.clone(),
+        );
+        let consumer_dead_letters = Family::<ConsumerLabels, Gauge>::default();
+        registry.register(
+            "outbox_consumer_dead_letters",
+            "Events a consumer gave up on and that were not re-driven",
+            consumer_dead_letters.clone(),
+        );
+        let notification_queue_usage = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        registry.register(
+            "db_notification_queue_usage_ratio",
+            "pg_notification_queue_usage(): the share of PostgreSQL's notification queue in use",
+            notification_queue_usage.clone(),
+        );
         Metrics {
             registry,
+            outbox_published,
+            outbox_publish_errors,
+            outbox_unpublished,
+            outbox_oldest_unpublished_seconds,
+            consumer_lag,
+            consumer_dead_letters,
+            notification_queue_usage,
             http_requests,
             http_duration,
             db_connections,
@@ -139,6 +221,25 @@ impl Metrics {
             report.oldest_unrefreshed_change.map_or(0.0, |oldest| (now - oldest).as_seconds_f64().max(0.0));
         self.projection_oldest_unrefreshed_seconds.set(age);
         self.projection_last_check.set(now.unix_timestamp() as f64);
+    }
+
+    pub fn observe_published(&self, events: u64) {
+        self.outbox_published.inc_by(events);
+    }
+
+    pub fn observe_publish_error(&self) {
+        self.outbox_publish_errors.inc();
+    }
+
+    pub fn observe_outbox(&self, stats: &OutboxStats) {
+        self.outbox_unpublished.set(stats.unpublished);
+        self.outbox_oldest_unpublished_seconds.set(stats.oldest_unpublished_seconds);
+        for c in &stats.consumers {
+            let labels = ConsumerLabels { consumer: c.consumer.clone() };
+            self.consumer_lag.get_or_create(&labels).set(c.lag);
+            self.consumer_dead_letters.get_or_create(&labels).set(c.dead_letters);
+        }
+        self.notification_queue_usage.set(stats.notification_queue_usage);
     }
 
     pub fn encode(&self) -> Result<String, std::fmt::Error> {

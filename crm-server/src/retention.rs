@@ -157,8 +157,11 @@ impl Policy {
                 "SELECT id::text FROM activity WHERE occurred_at < $1 ORDER BY occurred_at, id"
             }
             Policy::DeleteOldEvents => {
+                // Only what every consumer has passed: unpublished events and events a consumer
+                // still has to handle stay, whatever their age.
                 "SELECT seq::text FROM event_outbox
-                  WHERE occurred_at < $1
+                  WHERE occurred_at < $1 AND position IS NOT NULL
+                    AND position <= (SELECT coalesce(min(position), 0) FROM consumer_checkpoint)
                   ORDER BY occurred_at, seq"
             }
         }
@@ -258,7 +261,8 @@ async fn emit(
 ) -> anyhow::Result<()> {
     let origin =
         Origin { actor: Actor { kind: ActorKind::System, id: "retention".into() }, correlation_id: None };
-    let event = NewEvent { event_type, subject: subject.to_string(), territory, data };
+    let customer = (event_type == EventType::CustomerPersonalDataRemoved).then_some(subject);
+    let event = NewEvent { event_type, subject: subject.to_string(), territory, customer, data };
     outbox::enqueue(tx, &origin, event).await?;
     Ok(())
 }

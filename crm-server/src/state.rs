@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use sqlx::PgPool;
+use tokio::sync::watch;
 
 use crate::auth::Verifier;
 use crate::config::{HttpArgs, Role};
@@ -24,6 +25,9 @@ pub struct AppState {
     pub catalog: Arc<FieldCatalog>,
     /// Verifies bearer tokens.
     pub verifier: Arc<Verifier>,
+    /// The last outbox position known to be published: raised by the relay of this process or
+    /// by its notifications, and awaited by consumers and live streams.
+    pub published: Arc<watch::Sender<i64>>,
 }
 
 impl AppState {
@@ -44,6 +48,7 @@ impl AppState {
             log_filter,
             catalog,
             verifier: Arc::new(verifier),
+            published: Arc::new(watch::Sender::new(0)),
         })
     }
 }

@@ -76,6 +76,7 @@ pub struct NewSampleRow<'a> {
     pub delivery_address: Option<&'a str>,
     pub contact_email: Option<&'a str>,
     pub notes: Option<&'a str>,
+    pub origin_event_id: Option<Uuid>,
     pub actor: &'a str,
     pub correlation_id: Option<&'a str>,
 }
@@ -86,8 +87,8 @@ pub async fn insert(conn: &mut PgConnection, new: &NewSampleRow<'_>) -> sqlx::Re
     let row: SampleRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "WITH sample AS (
             INSERT INTO sample_request (id, customer_id, kit_id, delivery_date, delivery_address, contact_email, notes,
-                                        last_event_at, created_by)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, now(), $8)
+                                        last_event_at, created_by, origin_event_id)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, now(), $8, $12)
             RETURNING {COLUMNS}
          ), items AS (
             INSERT INTO sample_item (sample_id, customer_id, sku, quantity)
@@ -109,6 +110,7 @@ pub async fn insert(conn: &mut PgConnection, new: &NewSampleRow<'_>) -> sqlx::Re
     .bind(&skus)
     .bind(&quantities)
     .bind(new.correlation_id)
+    .bind(new.origin_event_id)
     .fetch_one(conn)
     .await?;
     Ok(row)
@@ -202,6 +204,14 @@ pub async fn change_status(
     .bind(change.correlation_id)
     .fetch_one(conn)
     .await
+}
+
+/// Whether an automation already requested a sample for the inbound event `event`.
+pub async fn requested_for(conn: &mut PgConnection, event: Uuid) -> sqlx::Result<bool> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM sample_request WHERE origin_event_id = $1)")
+        .bind(event)
+        .fetch_one(conn)
+        .await
 }
 
 /// Marks a delivered sample's follow-up as done at `at` (product-test feedback was recorded).

@@ -216,6 +216,7 @@ async fn create_activity(
         event_type: EventType::ActivityCreated,
         subject: row.id.to_string(),
         territory: Some(customer.territory),
+        customer: Some(customer.id),
         data: json!({"activityId": row.id, "customerId": customer.id, "kind": payload.kind(),
                      "occurredAt": rfc3339(occurred_at), "outcome": outcome}),
     };

@@ -106,6 +106,7 @@ async fn create_contact(
         event_type: EventType::ContactCreated,
         subject: id.to_string(),
         territory: Some(customer.territory),
+        customer: Some(customer.id),
         data: json!({ "contact": contact }),
     };
     outbox::enqueue(&mut tx, &caller.origin, event).await?;
@@ -202,6 +203,7 @@ async fn patch_contact(
         event_type: EventType::ContactUpdated,
         subject: id.to_string(),
         territory: None,
+        customer: None,
         data: json!({ "contactId": id, "changed": changed, "contact": contact }),
     };
     outbox::enqueue(&mut tx, &caller.origin, event).await?;
@@ -262,6 +264,7 @@ async fn change_roles(
             event_type: EventType::ContactRolesChanged,
             subject: id.to_string(),
             territory: Some(customer.territory),
+            customer: Some(account),
             data: json!({ "contactId": id, "accountId": account, "roles": roles, "previousRoles": previous }),
         };
         outbox::enqueue(&mut tx, &caller.origin, event).await?;

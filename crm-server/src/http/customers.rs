@@ -13,6 +13,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
+use crate::actions;
 use crate::auth::UserRole;
 use crate::db::customers;
 use crate::db::search::{self, After, CustomerFilter, HotRow, Sort};
@@ -108,6 +109,7 @@ async fn create_customer(
         event_type: EventType::CustomerCreated,
         subject: row.id.to_string(),
         territory: Some(row.territory.clone()),
+        customer: Some(row.id),
         data: json!({ "customer": customer }),
     };
     outbox::enqueue(&mut tx, &caller.origin, event).await?;
@@ -197,31 +199,10 @@ async fn patch_customer(
             )]));
         }
     }
-    let updated = customers::update(&mut tx, id, &draft).await?;
+    let updated = actions::update_customer(&mut tx, &caller.origin, &row, &draft)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("customer {id} changed members but nothing was written"))?;
     let customer = updated.to_api()?;
-    let subject = id.to_string();
-    let territory = Some(updated.territory.clone());
-    let event = NewEvent {
-        event_type: EventType::CustomerUpdated,
-        subject: subject.clone(),
-        territory: territory.clone(),
-        data: json!({ "customerId": id, "changed": changed, "customer": customer }),
-    };
-    outbox::enqueue(&mut tx, &caller.origin, event).await?;
-    if changed.contains(&"contactability") {
-        let event = NewEvent {
-            event_type: EventType::CustomerContactabilityChanged,
-            subject,
-            territory,
-            data: json!({
-                "customerId": id,
-                "status": draft.contactability,
-                "previousStatus": current.contactability,
-                "alternateChannelRequired": draft.alternate_channel_required,
-            }),
-        };
-        outbox::enqueue(&mut tx, &caller.origin, event).await?;
-    }
     let reply = Reply::json(StatusCode::OK, [Tagged::Customer.header(updated.version)], &customer)?;
     idempotency.commit(tx, &caller, reply).await
 }

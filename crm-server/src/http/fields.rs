@@ -216,6 +216,7 @@ pub fn changed_event(customer: Uuid, version: i64, territory: String, changes: &
         event_type: EventType::CustomerFieldsChanged,
         subject: customer.to_string(),
         territory: Some(territory),
+        customer: Some(customer),
         data: json!({
             "customerId": customer,
             "fieldsVersion": version,

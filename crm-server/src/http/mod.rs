@@ -14,6 +14,7 @@ mod cockpit;
 mod contacts;
 pub mod correlation;
 mod customers;
+mod events;
 pub mod extract;
 pub mod fields;
 mod health;
@@ -60,6 +61,7 @@ use crate::state::AppState;
         (name = "fields", description = "Dynamic fields (the field bridge), their catalog and audit trail"),
         (name = "activities", description = "Typed sales activities with their SLAs"),
         (name = "cockpit", description = "KPIs of the sales cockpit and overdue SLA items"),
+        (name = "events", description = "The published event log: replay, live stream, and inbound events for the automations"),
         (name = "samples", description = "Cook&Fresh product samples, their lifecycle, the product catalog and kits"),
         (name = "operations", description = "Health, readiness, metrics and run-time settings"),
     ),
@@ -83,7 +85,8 @@ fn api_router(role: Role) -> OpenApiRouter<AppState> {
             .merge(fields::queries())
             .merge(samples::queries())
             .merge(activities::queries())
-            .merge(cockpit::queries());
+            .merge(cockpit::queries())
+            .merge(events::queries());
     }
     if role.serves_commands() {
         router = router
@@ -91,7 +94,8 @@ fn api_router(role: Role) -> OpenApiRouter<AppState> {
             .merge(contacts::commands())
             .merge(fields::commands())
             .merge(samples::commands())
-            .merge(activities::commands());
+            .merge(activities::commands())
+            .merge(events::commands());
     }
     router
 }

@@ -14,8 +14,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
+use crate::actions::{self, SampleRequest};
 use crate::db::customers;
-use crate::db::samples::{self, NewSampleRow, SampleFilter, SampleRow, StatusChange};
+use crate::db::samples::{self, SampleFilter, SampleRow, StatusChange};
 use crate::domain::berlin;
 use crate::domain::calendar::{self, State as GermanState};
 use crate::domain::sample::{self, FOLLOWUP_BUSINESS_DAYS, Items, NewSample, SampleItem, SampleStatus};
@@ -188,29 +189,16 @@ async fn create_sample(
             .collect();
         return Err(Error::Unprocessable(errors));
     }
-    let actor = caller.audit_name();
-    let new = NewSampleRow {
-        id: Uuid::now_v7(),
-        customer_id: customer.id,
+    let request = SampleRequest {
         kit_id: kit_id.as_deref(),
         items: &items,
         delivery_date: draft.delivery_date,
         delivery_address: draft.delivery_address.as_deref(),
         contact_email: draft.contact_email.as_deref(),
         notes: draft.notes.as_deref(),
-        actor: &actor,
-        correlation_id: caller.correlation_id(),
+        origin_event_id: None,
     };
-    let row = samples::insert(&mut tx, &new).await?;
-    samples::project(&mut tx, &row).await?;
-    let event = NewEvent {
-        event_type: EventType::SampleRequested,
-        subject: row.id.to_string(),
-        territory: Some(customer.territory.clone()),
-        data: json!({"sampleId": row.id, "customerId": customer.id, "kitId": kit_id, "items": items,
-                     "deliveryDate": row.delivery_date}),
-    };
-    outbox::enqueue(&mut tx, &caller.origin, event).await?;
+    let row = actions::request_sample(&mut tx, &caller.origin, &customer, &request).await?;
     let headers = [Reply::location(format!("/samples/{}", row.id))?, Tagged::Sample.header(row.version)];
     let reply = Reply::json(StatusCode::CREATED, headers, &to_api(row, items)?)?;
     idempotency.commit(tx, &caller, reply).await
@@ -376,6 +364,7 @@ async fn change_status(
         event_type: EventType::SampleStatusChanged,
         subject: id.to_string(),
         territory: Some(customer.territory),
+        customer: Some(row.customer_id),
         data: json!({"sampleId": id, "customerId": row.customer_id, "oldStatus": from, "newStatus": body.new_status,
                      "eventAt": rfc3339(event_at)}),
     };

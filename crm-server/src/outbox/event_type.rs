@@ -56,6 +56,8 @@ event_types! {
     ContactRolesChanged => "contact.roles.changed" v 1 about "contact";
     ContactAnonymised => "contact.anonymised" v 1 about "contact";
     CustomerPersonalDataRemoved => "customer.personal_data.removed" v 1 about "customer";
+    LeadConverted => "lead.converted" v 1 about "lead";
+    EmailBounce => "email.bounce" v 1 about "customer";
 }
 
 impl EventType {

@@ -8,7 +8,10 @@
 //! `enqueue` validates the data against it, so a malformed event never reaches a consumer (the
 //! write fails with a 500 instead, which a test then catches). Schemas evolve additively only.
 
+pub mod consumer;
 mod event_type;
+pub mod listen;
+pub mod relay;
 
 use serde_json::{Value, json};
 use sqlx::{Postgres, Transaction};
@@ -69,8 +72,11 @@ pub struct NewEvent {
     pub event_type: EventType,
     /// The id of the aggregate (sample, customer, ...) the event is about; the CloudEvents subject.
     pub subject: String,
-    /// The sales territory the event belongs to (the event feeds show it only there), if any.
+    /// The sales territory the event belongs to, if any.
     pub territory: Option<String>,
+    /// The customer the event is about, if any: the feeds show it to whoever can read that
+    /// customer.
+    pub customer: Option<Uuid>,
     pub data: Value,
 }
 
@@ -96,18 +102,48 @@ pub async fn enqueue(
             problems.join("; ")
         )
     })?;
+    let enqueued = insert(tx, origin, &event, SOURCE, None).await?;
+    Ok(enqueued.ok_or_else(|| anyhow::anyhow!("an own event was taken for a duplicate"))?)
+}
+
+/// An event from another system (`POST /events/inbound`), kept with its own CloudEvents source
+/// and id: `Ok(None)` when that one was accepted before. Data that breaks the type's schema is a
+/// 422 naming it.
+pub async fn enqueue_inbound(
+    tx: &mut Transaction<'_, Postgres>,
+    origin: &Origin,
+    source: &str,
+    inbound_id: &str,
+    event: NewEvent,
+) -> Result<Option<Enqueued>, Error> {
+    event.event_type.validate(&event.data).map_err(|problems| {
+        Error::Unprocessable(
+            problems.into_iter().map(|p| crate::error::FieldError::new("/data", p)).collect(),
+        )
+    })?;
+    insert(tx, origin, &event, source, Some(format!("{source} {inbound_id}"))).await
+}
+
+async fn insert(
+    tx: &mut Transaction<'_, Postgres>,
+    origin: &Origin,
+    event: &NewEvent,
+    source: &str,
+    inbound_id: Option<String>,
+) -> Result<Option<Enqueued>, Error> {
     let id = Uuid::now_v7();
-    let (seq, time): (i64, OffsetDateTime) = sqlx::query_as(
+    let row: Option<(i64, OffsetDateTime)> = sqlx::query_as(
         "INSERT INTO event_outbox
              (id, event_type, type_version, source, aggregate_type, aggregate_id, correlation_id, actor_type, actor_id, data,
-              territory)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+              territory, customer_id, inbound_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+         ON CONFLICT (inbound_id) WHERE inbound_id IS NOT NULL DO NOTHING
          RETURNING seq, occurred_at",
     )
     .bind(id)
     .bind(event.event_type.name())
     .bind(event.event_type.version() as i32)
-    .bind(SOURCE)
+    .bind(source)
     .bind(event.event_type.aggregate_type())
     .bind(&event.subject)
     .bind(origin.correlation_id.as_deref())
@@ -115,9 +151,11 @@ pub async fn enqueue(
     .bind(&origin.actor.id)
     .bind(&event.data)
     .bind(&event.territory)
-    .fetch_one(&mut **tx)
+    .bind(event.customer)
+    .bind(inbound_id)
+    .fetch_optional(&mut **tx)
     .await?;
-    Ok(Enqueued { seq, id, time })
+    Ok(row.map(|(seq, time)| Enqueued { seq, id, time }))
 }
 
 /// A row of `event_outbox`.
@@ -136,7 +174,13 @@ pub struct StoredEvent {
     pub actor_id: String,
     pub data: Value,
     pub territory: Option<String>,
+    /// The event's place in the published log; `None` until the relay has published it.
+    pub position: Option<i64>,
 }
+
+/// The columns of [`StoredEvent`].
+const COLUMNS: &str = "seq, id, event_type, type_version, source, aggregate_type, aggregate_id, occurred_at, \
+    correlation_id, actor_type, actor_id, data, territory, position";
 
 impl StoredEvent {
     /// The CloudEvents 1.0 JSON form. The seeds' `correlationId` and `actor` travel as the
@@ -166,6 +210,9 @@ impl StoredEvent {
         if let Some(territory) = &self.territory {
             event["territory"] = json!(territory);
         }
+        if let Some(position) = self.position {
+            event["position"] = json!(position);
+        }
         event
     }
 }
@@ -176,12 +223,30 @@ pub async fn events_after(
     after: i64,
     limit: i64,
 ) -> Result<Vec<StoredEvent>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT seq, id, event_type, type_version, source, aggregate_type, aggregate_id, occurred_at,
-                correlation_id, actor_type, actor_id, data, territory
-           FROM event_outbox WHERE seq > $1 ORDER BY seq LIMIT $2",
-    )
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM event_outbox WHERE seq > $1 ORDER BY seq LIMIT $2"
+    )))
     .bind(after)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
+/// Published events with `position > after`, in position order; only those of `types` when
+/// given. Under a caller's scope, the events of customers the caller can read.
+pub async fn published_after(
+    conn: &mut sqlx::PgConnection,
+    after: i64,
+    types: &[String],
+    limit: i64,
+) -> Result<Vec<StoredEvent>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM event_outbox
+          WHERE position > $1 AND (cardinality($2::text[]) = 0 OR event_type = ANY($2))
+          ORDER BY position LIMIT $3"
+    )))
+    .bind(after)
+    .bind(types)
     .bind(limit)
     .fetch_all(conn)
     .await
@@ -206,6 +271,7 @@ mod tests {
             actor_id: "u_42".into(),
             data: json!({"a": 1}),
             territory: None,
+            position: None,
         }
     }
 

@@ -135,6 +135,18 @@ impl TestApp {
         self.request(request).await
     }
 
+    /// The status of an admin's request whose body is never read (a live stream).
+    pub async fn head_status(&self, method: Method, path: &str) -> StatusCode {
+        let client: Client<HttpConnector, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+        let request = Request::builder()
+            .method(method)
+            .uri(self.url(path))
+            .header("authorization", format!("Bearer {}", self.admin_token))
+            .body(Full::new(Bytes::new()))
+            .expect("a valid request");
+        client.request(request).await.expect("a response head").status()
+    }
+
     /// Sends a JSON body with `Content-Type: application/json`.
     pub async fn send_json(&self, method: Method, path: &str, body: &serde_json::Value) -> TestResponse {
         self.send_json_with(method, path, &[], body).await
@@ -152,6 +164,36 @@ impl TestApp {
         let mut all = vec![("content-type", "application/json")];
         all.extend_from_slice(headers);
         self.send(method, path, &all, bytes).await
+    }
+
+    /// Publishes every committed event as the relay would, then runs the automations until they
+    /// have handled all of them: what the background jobs do, without waiting for them.
+    pub async fn relay_all(&self) {
+        use crate::automations::{BounceToContactability, LeadConvertedToSample};
+        use crate::outbox::consumer::{self, ConsumerOptions, Step};
+        loop {
+            let published =
+                crate::outbox::relay::publish_batch(&self.state.db, 1000).await.expect("publishing");
+            if published.count == 0 {
+                break;
+            }
+            self.state.published.send_replace(published.last_position);
+        }
+        let options = ConsumerOptions::default();
+        for name in ["lead", "bounce"] {
+            loop {
+                let step = match name {
+                    "lead" => consumer::step(&self.state.db, &LeadConvertedToSample, &options).await,
+                    _ => consumer::step(&self.state.db, &BounceToContactability, &options).await,
+                };
+                match step.expect("a consumer step") {
+                    Step::Advanced { .. } => continue,
+                    Step::Busy => panic!("another instance of the automation is running"),
+                    Step::Failed { position } => panic!("an automation failed on event {position}"),
+                    Step::Idle { .. } => break,
+                }
+            }
+        }
     }
 
     /// The outbox's events so far, oldest first.

@@ -81,6 +81,7 @@ mod tests {
             actor_id: "retention".into(),
             data,
             territory: Some("BY".into()),
+            position: None,
         }
     }
 

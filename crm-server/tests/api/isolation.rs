@@ -396,8 +396,8 @@ async fn a_sales_rep_may_not_reassign_share_or_write_contract_fields() {
 }
 
 /// Every table the app login can read holds row-level security, but for the read-only catalogs
-/// and the projection's check log (counts, no customer data): a table a later migration adds
-/// without policies fails here.
+/// and the bookkeeping of checks, the relay and consumers (counts, positions, ids; no customer
+/// data): a table a later migration adds without policies fails here.
 #[tokio::test]
 async fn every_table_the_server_reads_has_row_level_security() {
     let db = crm_server::testing::TestDb::new().await;
@@ -412,6 +412,16 @@ async fn every_table_the_server_reads_has_row_level_security() {
     .unwrap();
     assert_eq!(
         unprotected,
-        ["_sqlx_migrations", "field_catalog", "product", "projection_check", "sample_kit", "sample_kit_item"]
+        [
+            "_sqlx_migrations",
+            "consumer_checkpoint",
+            "consumer_dead_letter",
+            "field_catalog",
+            "outbox_relay",
+            "product",
+            "projection_check",
+            "sample_kit",
+            "sample_kit_item"
+        ]
     );
 }

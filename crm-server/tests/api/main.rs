@@ -14,6 +14,7 @@ mod isolation;
 mod openapi;
 mod outbox;
 mod projection;
+mod relay;
 mod repository;
 mod retention;
 mod samples;

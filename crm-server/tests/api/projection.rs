@@ -167,7 +167,7 @@ fn the_incremental_projection_equals_a_full_recompute_after_every_step() {
                         let new = NewSampleRow {
                             id: Uuid::now_v7(), customer_id: id, kit_id: None, items: &items,
                             delivery_date: time::macros::date!(2027 - 01 - 15), delivery_address: None,
-                            contact_email: None, notes: None, actor: "test:proptest", correlation_id: None,
+                            contact_email: None, notes: None, origin_event_id: None, actor: "test:proptest", correlation_id: None,
                         };
                         let row = samples::insert(&mut conn, &new).await.unwrap();
                         samples::project(&mut conn, &row).await.unwrap();
