@@ -74,7 +74,8 @@ async fn serve_on(args: &ServeArgs, database: &Database, log_filter: LogFilter) 
         .await
         .context("loading the field catalog")?;
     let jobs = crm_server::jobs::spawn(&state, args.role, &args.relay, args.projection_check_interval);
-    let served = http::serve(listener, http::app(state), shutdown_signal(), args.http.shutdown_timeout).await;
+    let shutdown = http::ending_streams(&state, shutdown_signal());
+    let served = http::serve(listener, http::app(state), shutdown, args.http.shutdown_timeout).await;
     for job in jobs {
         job.abort();
     }

@@ -28,6 +28,9 @@ pub struct AppState {
     /// The last outbox position known to be published: raised by the relay of this process or
     /// by its notifications, and awaited by consumers and live streams.
     pub published: Arc<watch::Sender<i64>>,
+    /// Raised when the server starts shutting down, so that live streams end and the server can
+    /// drain instead of waiting for them until its timeout.
+    pub stopping: Arc<watch::Sender<bool>>,
 }
 
 impl AppState {
@@ -49,6 +52,7 @@ impl AppState {
             catalog,
             verifier: Arc::new(verifier),
             published: Arc::new(watch::Sender::new(0)),
+            stopping: Arc::new(watch::Sender::new(false)),
         })
     }
 }

@@ -154,6 +154,11 @@ async fn stream(
         (state, caller, types, after, published, Vec::<StoredEvent>::new()),
         |(state, caller, types, mut after, mut published, mut pending)| async move {
             loop {
+                // The server is shutting down: end the stream (the client reconnects elsewhere
+                // with Last-Event-ID).
+                if *state.stopping.borrow() {
+                    return None;
+                }
                 if let Some(event) = (!pending.is_empty()).then(|| pending.remove(0)) {
                     after = event.position.unwrap_or(after);
                     let sse = SseEvent::default()
@@ -169,7 +174,11 @@ async fn stream(
                 match read.await {
                     Ok(events) if !events.is_empty() => pending = events,
                     Ok(_) => {
-                        let _ = tokio::time::timeout(STREAM_POLL, published.changed()).await;
+                        let mut stopping = state.stopping.subscribe();
+                        tokio::select! {
+                            _ = tokio::time::timeout(STREAM_POLL, published.changed()) => {}
+                            _ = stopping.wait_for(|stopping| *stopping) => {}
+                        }
                     }
                     Err(error) => {
                         tracing::warn!(%error, "reading the live stream failed; retrying");

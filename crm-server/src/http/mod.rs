@@ -144,6 +144,19 @@ async fn not_found() -> Error {
     Error::NotFound("no resource at this path".into())
 }
 
+/// `signal`, extended to tell the live streams of `state` to end, so that a shutdown drains
+/// instead of waiting for them until its timeout.
+pub fn ending_streams(
+    state: &AppState,
+    signal: impl Future<Output = ()> + Send + 'static,
+) -> impl Future<Output = ()> + Send + 'static {
+    let stopping = state.stopping.clone();
+    async move {
+        signal.await;
+        stopping.send_replace(true);
+    }
+}
+
 /// Serves `app` on `listener` until `shutdown` resolves, then lets in-flight requests finish for
 /// at most `drain_timeout`.
 pub async fn serve(

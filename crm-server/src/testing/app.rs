@@ -75,14 +75,10 @@ impl TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("binding a loopback port");
         let address = listener.local_addr().expect("the bound address");
         let (shutdown, stop) = oneshot::channel::<()>();
-        let server = tokio::spawn(crate::http::serve(
-            listener,
-            router,
-            async move {
-                let _ = stop.await;
-            },
-            http.shutdown_timeout,
-        ));
+        let signal = crate::http::ending_streams(&state, async move {
+            let _ = stop.await;
+        });
+        let server = tokio::spawn(crate::http::serve(listener, router, signal, http.shutdown_timeout));
         TestApp {
             address,
             state,

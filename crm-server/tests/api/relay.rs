@@ -415,3 +415,23 @@ async fn outbox_metrics_show_the_backlog_and_the_consumers() {
         assert!(metrics.contains(name), "{name} missing from\n{metrics}");
     }
 }
+
+/// A shutdown ends the live streams, so the server drains at once instead of waiting for them
+/// until its timeout (30 s).
+#[tokio::test]
+async fn a_shutdown_ends_the_live_streams() {
+    let app = TestApp::spawn().await;
+    let client =
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http();
+    let request = Request::get(app.url("/events/stream"))
+        .header("authorization", format!("Bearer {}", app.token("admin", &[UserRole::Admin], &[], &[])))
+        .body(Full::new(axum::body::Bytes::new()))
+        .unwrap();
+    let response = client.request(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let reader = tokio::spawn(async move { response.into_body().collect().await.is_ok() });
+    let started = std::time::Instant::now();
+    tokio::time::timeout(Duration::from_secs(10), app.shutdown()).await.expect("a prompt shutdown").unwrap();
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert!(tokio::time::timeout(Duration::from_secs(5), reader).await.expect("the stream ended").unwrap());
+}
