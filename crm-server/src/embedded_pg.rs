@@ -106,6 +106,16 @@ impl Cluster {
     /// Initialises the folder if needed (a second start reuses it), starts the server on a free
     /// loopback port and waits until it accepts connections.
     pub fn start(options: &Options) -> Result<Cluster, PgError> {
+        Cluster::start_with(options, None)
+    }
+
+    /// [`Cluster::start`] on the given loopback port, without falling back to another one: to
+    /// start a stopped cluster again where its clients reconnect (the restart tests).
+    pub fn start_on_port(options: &Options, port: u16) -> Result<Cluster, PgError> {
+        Cluster::start_with(options, Some(port))
+    }
+
+    fn start_with(options: &Options, fixed_port: Option<u16>) -> Result<Cluster, PgError> {
         let bin = find_bin_dir().ok_or(PgError::BinariesNotFound)?;
         let run_as = run_as()?;
         let root = &options.root;
@@ -131,7 +141,10 @@ impl Cluster {
         // with a fresh port rather than failing the start.
         let mut attempt = 1;
         loop {
-            let port = free_port().map_err(io_err("finding a free port"))?;
+            let port = match fixed_port {
+                Some(port) => port,
+                None => free_port().map_err(io_err("finding a free port"))?,
+            };
             match spawn(&bin, root, port, run_as.as_ref(), options.ephemeral) {
                 Ok((pid, exited)) => {
                     return Ok(Cluster {
@@ -144,7 +157,9 @@ impl Cluster {
                         _lock: lock,
                     });
                 }
-                Err(PgError::Start { tail, .. }) if attempt < 3 && tail.contains("could not bind") => {
+                Err(PgError::Start { tail, .. })
+                    if fixed_port.is_none() && attempt < 3 && tail.contains("could not bind") =>
+                {
                     attempt += 1
                 }
                 Err(e) => return Err(e),

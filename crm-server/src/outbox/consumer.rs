@@ -80,71 +80,83 @@ pub async fn step<H: Handler>(pool: &PgPool, handler: &H, options: &ConsumerOpti
     Ok(step_once(pool, handler, options).await?.unwrap_or(Step::Busy))
 }
 
-/// `None` when the consumer has no checkpoint yet.
+/// `None` when the consumer has no checkpoint yet. The batch first runs whole, without
+/// savepoints (a round trip each way per event saved); only when a handler fails is it rolled
+/// back and run again event by event, each in a savepoint, to find and account for the failing one.
 async fn step_once<H: Handler>(
     pool: &PgPool,
     handler: &H,
     options: &ConsumerOptions,
 ) -> sqlx::Result<Option<Step>> {
     let mut tx = scope::begin(pool, &Scope::system()).await?;
+    let Some(checkpoint) = lock(&mut tx, handler).await? else {
+        return busy_or_unknown(&mut tx, handler).await;
+    };
+    let events = published_after(&mut tx, checkpoint.position, &[], options.batch).await?;
+    let Some(last) = events.last().and_then(|e| e.position) else {
+        return Ok(Some(Step::Idle { checkpoint: checkpoint.position }));
+    };
+    let mut failed = false;
+    for event in events.iter().filter(|e| handler.wants(e)) {
+        if handler.handle(&mut tx, event).await.is_err() {
+            failed = true;
+            break;
+        }
+    }
+    if !failed {
+        save(&mut tx, handler, last, None).await?;
+        tx.commit().await?;
+        return Ok(Some(Step::Advanced { events: events.len(), checkpoint: last }));
+    }
+    tx.rollback().await?;
+    let mut tx = scope::begin(pool, &Scope::system()).await?;
+    let Some(checkpoint) = lock(&mut tx, handler).await? else {
+        return Ok(Some(Step::Busy));
+    };
+    let events = published_after(&mut tx, checkpoint.position, &[], options.batch).await?;
+    let step = careful(&mut tx, handler, options, &checkpoint, &events).await?;
+    tx.commit().await?;
+    Ok(Some(step))
+}
+
+/// A consumer's checkpoint row, locked.
+struct Checkpoint {
+    position: i64,
+    failing: Option<i64>,
+    attempts: i32,
+}
+
+/// The checkpoint, locked for this transaction; `None` when another instance holds it or it
+/// does not exist.
+async fn lock<H: Handler>(tx: &mut Tx, handler: &H) -> sqlx::Result<Option<Checkpoint>> {
     let row: Option<(i64, Option<i64>, i32)> = sqlx::query_as(
         "SELECT position, failing_position, attempts FROM consumer_checkpoint
           WHERE consumer = $1 FOR UPDATE SKIP LOCKED",
     )
     .bind(handler.name())
-    .fetch_optional(&mut *tx)
+    .fetch_optional(&mut **tx)
     .await?;
-    let Some((mut checkpoint, failing, attempts)) = row else {
-        let known: bool =
-            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM consumer_checkpoint WHERE consumer = $1)")
-                .bind(handler.name())
-                .fetch_one(&mut *tx)
-                .await?;
-        return Ok(known.then_some(Step::Busy));
-    };
-    let events = published_after(&mut tx, checkpoint, &[], options.batch).await?;
-    if events.is_empty() {
-        return Ok(Some(Step::Idle { checkpoint }));
-    }
-    let mut handled = 0;
-    let mut failure = None;
-    for event in &events {
-        let position = event.position.unwrap_or(checkpoint);
-        if handler.wants(event) {
-            sqlx::query("SAVEPOINT handler").execute(&mut *tx).await?;
-            match handler.handle(&mut tx, event).await {
-                Ok(()) => {
-                    sqlx::query("RELEASE SAVEPOINT handler").execute(&mut *tx).await?;
-                }
-                Err(error) => {
-                    sqlx::query("ROLLBACK TO SAVEPOINT handler").execute(&mut *tx).await?;
-                    let attempts = if failing == Some(position) { attempts + 1 } else { 1 };
-                    if attempts < options.max_attempts {
-                        failure = Some((position, attempts, error));
-                        break;
-                    }
-                    tracing::error!(consumer = handler.name(), position, %error, attempts, "giving up on an event: dead-lettered");
-                    sqlx::query(
-                        "INSERT INTO consumer_dead_letter (consumer, position, event_id, attempts, error)
-                         VALUES ($1, $2, $3, $4, $5)
-                         ON CONFLICT (consumer, position) DO UPDATE
-                            SET attempts = EXCLUDED.attempts, error = EXCLUDED.error, failed_at = now(), redriven_at = NULL",
-                    )
-                    .bind(handler.name())
-                    .bind(position)
-                    .bind(event.id)
-                    .bind(attempts)
-                    .bind(&error)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-            }
-        }
-        checkpoint = position;
-        handled += 1;
-    }
-    let (failing_position, attempts, error) = match &failure {
-        Some((position, attempts, error)) => (Some(*position), *attempts, Some(error.as_str())),
+    Ok(row.map(|(position, failing, attempts)| Checkpoint { position, failing, attempts }))
+}
+
+async fn busy_or_unknown<H: Handler>(tx: &mut Tx, handler: &H) -> sqlx::Result<Option<Step>> {
+    let known: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM consumer_checkpoint WHERE consumer = $1)")
+            .bind(handler.name())
+            .fetch_one(&mut **tx)
+            .await?;
+    Ok(known.then_some(Step::Busy))
+}
+
+/// Moves the checkpoint to `position`, with the failure being retried there, if any.
+async fn save<H: Handler>(
+    tx: &mut Tx,
+    handler: &H,
+    position: i64,
+    failure: Option<(i64, i32, &str)>,
+) -> sqlx::Result<()> {
+    let (failing_position, attempts, error) = match failure {
+        Some((position, attempts, error)) => (Some(position), attempts, Some(error)),
         None => (None, 0, None),
     };
     sqlx::query(
@@ -153,17 +165,63 @@ async fn step_once<H: Handler>(
           WHERE consumer = $1",
     )
     .bind(handler.name())
-    .bind(checkpoint)
+    .bind(position)
     .bind(failing_position)
     .bind(attempts)
     .bind(error)
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await?;
-    tx.commit().await?;
-    Ok(Some(match failure {
-        Some((position, ..)) => Step::Failed { position },
-        None => Step::Advanced { events: handled, checkpoint },
-    }))
+    Ok(())
+}
+
+/// The batch event by event, each handled in a savepoint: stops at a failing event (recording
+/// the attempt), or dead-letters it once it has had its tries and goes on.
+async fn careful<H: Handler>(
+    tx: &mut Tx,
+    handler: &H,
+    options: &ConsumerOptions,
+    checkpoint: &Checkpoint,
+    events: &[StoredEvent],
+) -> sqlx::Result<Step> {
+    let mut position = checkpoint.position;
+    let mut handled = 0;
+    for event in events {
+        let at = event.position.unwrap_or(position);
+        if handler.wants(event) {
+            sqlx::query("SAVEPOINT handler").execute(&mut **tx).await?;
+            match handler.handle(tx, event).await {
+                Ok(()) => {
+                    sqlx::query("RELEASE SAVEPOINT handler").execute(&mut **tx).await?;
+                }
+                Err(error) => {
+                    sqlx::query("ROLLBACK TO SAVEPOINT handler").execute(&mut **tx).await?;
+                    let attempts = if checkpoint.failing == Some(at) { checkpoint.attempts + 1 } else { 1 };
+                    if attempts < options.max_attempts {
+                        save(tx, handler, position, Some((at, attempts, &error))).await?;
+                        return Ok(Step::Failed { position: at });
+                    }
+                    tracing::error!(consumer = handler.name(), position = at, %error, attempts, "giving up on an event: dead-lettered");
+                    sqlx::query(
+                        "INSERT INTO consumer_dead_letter (consumer, position, event_id, attempts, error)
+                         VALUES ($1, $2, $3, $4, $5)
+                         ON CONFLICT (consumer, position) DO UPDATE
+                            SET attempts = EXCLUDED.attempts, error = EXCLUDED.error, failed_at = now(), redriven_at = NULL",
+                    )
+                    .bind(handler.name())
+                    .bind(at)
+                    .bind(event.id)
+                    .bind(attempts)
+                    .bind(&error)
+                    .execute(&mut **tx)
+                    .await?;
+                }
+            }
+        }
+        position = at;
+        handled += 1;
+    }
+    save(tx, handler, position, None).await?;
+    Ok(Step::Advanced { events: handled, checkpoint: position })
 }
 
 /// Runs `handler` until the process ends: a step whenever `published` moves past the
@@ -178,13 +236,12 @@ pub async fn run<H: Handler>(
     let mut failures = 0u32;
     loop {
         let result = step(&pool, &handler, &options).await;
+        if matches!(result, Ok(Step::Advanced { .. } | Step::Idle { .. } | Step::Busy)) {
+            failures = 0;
+        }
         let wait = match result {
             Ok(Step::Advanced { events, .. }) if events as i64 >= options.batch => Duration::ZERO,
-            Ok(Step::Advanced { .. } | Step::Idle { .. }) => {
-                failures = 0;
-                options.poll_interval
-            }
-            Ok(Step::Busy) => options.poll_interval,
+            Ok(Step::Advanced { .. } | Step::Idle { .. } | Step::Busy) => options.poll_interval,
             Ok(Step::Failed { position }) => {
                 failures += 1;
                 tracing::warn!(consumer = handler.name(), position, failures, "handler failed; retrying");

@@ -3,6 +3,7 @@
 
 mod activities;
 mod auth;
+mod chaos;
 mod cockpit;
 mod customers;
 mod embedded;
