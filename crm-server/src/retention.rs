@@ -159,10 +159,10 @@ impl Policy {
             Policy::DeleteOldEvents => {
                 // Only what every consumer has passed: unpublished events and events a consumer
                 // still has to handle stay, whatever their age.
-                "SELECT seq::text FROM event_outbox
-                  WHERE occurred_at < $1 AND position IS NOT NULL
-                    AND position <= (SELECT coalesce(min(position), 0) FROM consumer_checkpoint)
-                  ORDER BY occurred_at, seq"
+                "SELECT e.seq::text FROM event_outbox e JOIN outbox_log l ON l.seq = e.seq
+                  WHERE e.occurred_at < $1
+                    AND l.position <= (SELECT coalesce(min(position), 0) FROM consumer_checkpoint)
+                  ORDER BY e.occurred_at, e.seq"
             }
         }
     }
@@ -173,9 +173,8 @@ impl Policy {
         match self {
             Policy::AnonymiseContacts => "FOR UPDATE OF p SKIP LOCKED",
             Policy::RemovePersonalFields => "FOR UPDATE OF h SKIP LOCKED",
-            Policy::DeleteOldHistory | Policy::DeleteOldActivities | Policy::DeleteOldEvents => {
-                "FOR UPDATE SKIP LOCKED"
-            }
+            Policy::DeleteOldHistory | Policy::DeleteOldActivities => "FOR UPDATE SKIP LOCKED",
+            Policy::DeleteOldEvents => "FOR UPDATE OF e SKIP LOCKED",
         }
     }
 
@@ -242,10 +241,14 @@ impl Policy {
                     .await?;
             }
             Policy::DeleteOldEvents => {
-                sqlx::query("DELETE FROM event_outbox WHERE seq = ANY($1::text[]::bigint[])")
-                    .bind(keys)
-                    .execute(&mut **tx)
-                    .await?;
+                // The log's rows go with their events: every consumer has passed them.
+                sqlx::query(
+                    "WITH unlogged AS (DELETE FROM outbox_log WHERE seq = ANY($1::text[]::bigint[]))
+                     DELETE FROM event_outbox WHERE seq = ANY($1::text[]::bigint[])",
+                )
+                .bind(keys)
+                .execute(&mut **tx)
+                .await?;
             }
         }
         Ok(())

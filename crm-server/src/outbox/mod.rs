@@ -179,8 +179,8 @@ pub struct StoredEvent {
 }
 
 /// The columns of [`StoredEvent`].
-const COLUMNS: &str = "seq, id, event_type, type_version, source, aggregate_type, aggregate_id, occurred_at, \
-    correlation_id, actor_type, actor_id, data, territory, position";
+const COLUMNS: &str = "e.seq, e.id, e.event_type, e.type_version, e.source, e.aggregate_type, e.aggregate_id, \
+    e.occurred_at, e.correlation_id, e.actor_type, e.actor_id, e.data, e.territory, l.position";
 
 impl StoredEvent {
     /// The CloudEvents 1.0 JSON form. The seeds' `correlationId` and `actor` travel as the
@@ -224,7 +224,8 @@ pub async fn events_after(
     limit: i64,
 ) -> Result<Vec<StoredEvent>, sqlx::Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM event_outbox WHERE seq > $1 ORDER BY seq LIMIT $2"
+        "SELECT {COLUMNS} FROM event_outbox e LEFT JOIN outbox_log l ON l.seq = e.seq
+          WHERE e.seq > $1 ORDER BY e.seq LIMIT $2"
     )))
     .bind(after)
     .bind(limit)
@@ -241,9 +242,9 @@ pub async fn published_after(
     limit: i64,
 ) -> Result<Vec<StoredEvent>, sqlx::Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM event_outbox
-          WHERE position > $1 AND (cardinality($2::text[]) = 0 OR event_type = ANY($2))
-          ORDER BY position LIMIT $3"
+        "SELECT {COLUMNS} FROM outbox_log l JOIN event_outbox e ON e.seq = l.seq
+          WHERE l.position > $1 AND (cardinality($2::text[]) = 0 OR e.event_type = ANY($2))
+          ORDER BY l.position LIMIT $3"
     )))
     .bind(after)
     .bind(types)

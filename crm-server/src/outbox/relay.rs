@@ -1,16 +1,18 @@
 //! The relay: publishes committed events into the ordered log that consumers read.
 //!
 //! Writers never NOTIFY: a NOTIFY takes a database-wide lock at commit, which serialises
-//! committers (it cost a fifth to a third of an 8-client write workload). Instead the relay polls
-//! the unpublished events (a partial index, an index-only probe when idle) every
-//! `poll_interval`, gives a batch of them positions in seq order in one transaction, and sends
-//! one NOTIFY with a constant-size payload (the last position) per batch, which wakes the
-//! consumers and live streams of every process. Notifications are only a hint: every reader also
-//! polls, and catches up from the table after a reconnect.
+//! committers (it cost a fifth to a third of an 8-client write workload). An insert into
+//! `event_outbox` queues its seq in the narrow `outbox_pending` (a trigger); the relay probes that
+//! queue every `poll_interval` (a read of a nearly empty table, no transaction id taken), moves a
+//! batch of it into the append-only `outbox_log` with positions in seq order, in one statement,
+//! and sends one NOTIFY with a constant-size payload (the last position) per batch, which wakes
+//! the consumers and live streams of every process. Notifications are only a hint: every reader
+//! also polls, and catches up from the log after a reconnect.
 //!
 //! The row of `outbox_relay` is locked first, in its own statement, so that two relays never
 //! interleave, and the statement choosing the batch then sees everything the previous relay
-//! committed (see the migration `20261127000001_outbox_relay.sql` for why positions, not seqs).
+//! committed (see the migrations `20261127000001_outbox_relay.sql` for why positions, not seqs,
+//! and `20261202000001_outbox_log.sql` for why a log, not a column).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,19 +34,29 @@ pub struct Published {
 
 /// Gives up to `batch` committed, unpublished events their positions, in seq order.
 pub async fn publish_batch(pool: &PgPool, batch: i64) -> sqlx::Result<Published> {
+    // The probe runs outside a transaction: an idle relay takes no locks and no transaction ids.
+    let (waiting, last): (bool, i64) = sqlx::query_as(
+        "SELECT EXISTS (SELECT FROM outbox_pending), (SELECT last_position FROM outbox_relay)",
+    )
+    .fetch_one(pool)
+    .await?;
+    if !waiting {
+        return Ok(Published { count: 0, last_position: last });
+    }
     let mut tx = scope::begin(pool, &Scope::system()).await?;
     let last: i64 =
         sqlx::query_scalar("SELECT last_position FROM outbox_relay FOR UPDATE").fetch_one(&mut *tx).await?;
     let count: i64 = sqlx::query_scalar(
-        "WITH todo AS (
-            SELECT seq, row_number() OVER (ORDER BY seq) AS n
-              FROM (SELECT seq FROM event_outbox WHERE position IS NULL ORDER BY seq LIMIT $2) batch
-         ), published AS (
-            UPDATE event_outbox e SET position = $1 + todo.n, published_at = now()
-              FROM todo WHERE e.seq = todo.seq AND e.position IS NULL
+        "WITH batch AS (
+            DELETE FROM outbox_pending
+             WHERE seq = ANY (ARRAY (SELECT seq FROM outbox_pending ORDER BY seq LIMIT $2))
+            RETURNING seq
+         ), logged AS (
+            INSERT INTO outbox_log (position, seq)
+            SELECT $1 + row_number() OVER (ORDER BY seq), seq FROM batch
             RETURNING 1
          )
-         SELECT count(*) FROM published",
+         SELECT count(*) FROM logged",
     )
     .bind(last)
     .bind(batch)
@@ -55,15 +67,14 @@ pub async fn publish_batch(pool: &PgPool, batch: i64) -> sqlx::Result<Published>
         return Ok(Published { count: 0, last_position: last });
     }
     let last_position = last + count;
-    sqlx::query("UPDATE outbox_relay SET last_position = $1, published_at = now()")
-        .bind(last_position)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query("SELECT pg_notify($1, $2)")
-        .bind(CHANNEL)
-        .bind(last_position.to_string())
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query(
+        "WITH moved AS (UPDATE outbox_relay SET last_position = $1, published_at = now() RETURNING last_position)
+         SELECT pg_notify($2, last_position::text) FROM moved",
+    )
+    .bind(last_position)
+    .bind(CHANNEL)
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
     Ok(Published { count: count as u64, last_position })
 }
@@ -115,9 +126,9 @@ pub async fn run(
 pub async fn stats(pool: &PgPool) -> sqlx::Result<crate::metrics::OutboxStats> {
     let mut tx = scope::begin(pool, &Scope::system()).await?;
     let (unpublished, oldest, queue): (i64, f64, f64) = sqlx::query_as(
-        "SELECT count(*), coalesce(extract(epoch FROM now() - min(occurred_at)), 0)::float8,
+        "SELECT count(*), coalesce(extract(epoch FROM now() - min(e.occurred_at)), 0)::float8,
                 pg_notification_queue_usage()
-           FROM event_outbox WHERE position IS NULL",
+           FROM outbox_pending p JOIN event_outbox e ON e.seq = p.seq",
     )
     .fetch_one(&mut *tx)
     .await?;

@@ -181,17 +181,40 @@ pub struct TestDb {
 }
 
 impl TestDb {
+    /// A database migrated to the newest version.
     pub async fn new() -> TestDb {
+        TestDb::create(Some(&server().template_db)).await
+    }
+
+    /// A database migrated up to and including `version` only, for tests of what a later
+    /// migration does to existing data; [`TestDb::migrate`] applies the rest.
+    pub async fn migrated_until(version: i64) -> TestDb {
+        let db = TestDb::create(None).await;
+        let migrator = sqlx::migrate::Migrator {
+            migrations: db::MIGRATOR.migrations.iter().filter(|m| m.version <= version).cloned().collect(),
+            ..sqlx::migrate::Migrator::DEFAULT
+        };
+        migrator.run(&db.pool).await.expect("the earlier migrations");
+        db
+    }
+
+    /// Applies every migration not applied yet.
+    pub async fn migrate(&self) {
+        db::migrate(&self.pool).await.expect("the remaining migrations");
+    }
+
+    async fn create(template: Option<&str>) -> TestDb {
         let server = server();
         let name = format!("test_{}", uuid::Uuid::new_v4().simple());
         let mut admin =
             PgConnection::connect(&server.url("postgres")).await.expect("connecting to the test server");
-        let sql =
-            format!("CREATE DATABASE {} TEMPLATE {}", quote_ident(&name), quote_ident(&server.template_db));
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .execute(&mut admin)
-            .await
-            .expect("cloning the template database");
+        let sql = match template {
+            Some(template) => {
+                format!("CREATE DATABASE {} TEMPLATE {}", quote_ident(&name), quote_ident(template))
+            }
+            None => format!("CREATE DATABASE {}", quote_ident(&name)),
+        };
+        sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut admin).await.expect("creating the test database");
         let _ = admin.close().await;
         let url = server.url(&name);
         let pool = PgPoolOptions::new()

@@ -418,7 +418,7 @@ impl Scene {
     async fn state(&self) -> Option<State> {
         let (last_position, unpublished, checkpoint): (i64, i64, i64) = sqlx::query_as(
             "SELECT (SELECT last_position FROM outbox_relay),
-                    (SELECT count(*) FROM event_outbox WHERE position IS NULL),
+                    (SELECT count(*) FROM outbox_pending),
                     (SELECT CASE WHEN count(*) = $2 THEN min(position) ELSE 0 END
                        FROM consumer_checkpoint WHERE consumer = ANY($1))",
         )
@@ -504,9 +504,9 @@ fn some<T: std::fmt::Debug>(items: impl IntoIterator<Item = T>) -> String {
 /// position order, and nothing else.
 async fn verify(pool: &PgPool, ledger: &Ledger) {
     let (total, unpublished, distinct, max, last): (i64, i64, i64, Option<i64>, i64) = sqlx::query_as(
-        "SELECT count(*), count(*) FILTER (WHERE position IS NULL), count(DISTINCT position), max(position),
+        "SELECT count(*), count(*) FILTER (WHERE l.position IS NULL), count(DISTINCT l.position), max(l.position),
                 (SELECT last_position FROM outbox_relay)
-           FROM event_outbox",
+           FROM event_outbox e LEFT JOIN outbox_log l ON l.seq = e.seq",
     )
     .fetch_one(pool)
     .await
@@ -516,8 +516,8 @@ async fn verify(pool: &PgPool, ledger: &Ledger) {
 
     // What committed: the outbox is the truth; the producers' ledger must agree with it.
     let rows: Vec<(Uuid, String, i64, i64)> = sqlx::query_as(
-        "SELECT (data->>'customerId')::uuid, aggregate_id, (data->>'fieldsVersion')::bigint, position
-           FROM event_outbox WHERE aggregate_id LIKE 'chaos-%' ORDER BY position",
+        "SELECT (e.data->>'customerId')::uuid, e.aggregate_id, (e.data->>'fieldsVersion')::bigint, l.position
+           FROM event_outbox e JOIN outbox_log l ON l.seq = e.seq WHERE e.aggregate_id LIKE 'chaos-%' ORDER BY l.position",
     )
     .fetch_all(pool)
     .await

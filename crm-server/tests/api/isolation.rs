@@ -417,6 +417,8 @@ async fn every_table_the_server_reads_has_row_level_security() {
             "consumer_checkpoint",
             "consumer_dead_letter",
             "field_catalog",
+            "outbox_log",
+            "outbox_pending",
             "outbox_relay",
             "product",
             "projection_check",

@@ -34,10 +34,12 @@ async fn customer(app: &TestApp) -> Uuid {
 }
 
 async fn positions(app: &TestApp) -> Vec<(i64, Option<i64>)> {
-    sqlx::query_as("SELECT seq, position FROM event_outbox ORDER BY seq")
-        .fetch_all(&app.db.pool)
-        .await
-        .unwrap()
+    sqlx::query_as(
+        "SELECT e.seq, l.position FROM event_outbox e LEFT JOIN outbox_log l ON l.seq = e.seq ORDER BY e.seq",
+    )
+    .fetch_all(&app.db.pool)
+    .await
+    .unwrap()
 }
 
 /// A transaction that took its seq first but commits last is published after the others, not
@@ -71,6 +73,44 @@ async fn a_late_commit_with_a_lower_seq_is_published_later_and_never_skipped() {
     outbox::enqueue(&mut rolled, &origin(), bounce(id)).await.unwrap();
     rolled.rollback().await.unwrap();
     assert_eq!(relay::publish_batch(&app.state.db, 100).await.unwrap().count, 0);
+}
+
+/// The log replaced a column (20261202000001): events published before it keep their
+/// positions, events not yet published are queued, and publishing goes on from there.
+#[tokio::test]
+async fn events_from_before_the_log_keep_their_positions_and_the_rest_are_published_after_them() {
+    let db = crm_server::testing::TestDb::migrated_until(20261127000004).await;
+    let mut seqs = Vec::new();
+    for _ in 0..3 {
+        let mut tx = db.pool.begin().await.unwrap();
+        seqs.push(outbox::enqueue(&mut tx, &origin(), bounce(Uuid::new_v4())).await.unwrap().seq);
+        tx.commit().await.unwrap();
+    }
+    // The old relay had published the first two.
+    sqlx::query("UPDATE event_outbox SET position = seq - $1 + 1, published_at = now() WHERE seq < $2")
+        .bind(seqs[0])
+        .bind(seqs[2])
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE outbox_relay SET last_position = 2").execute(&db.pool).await.unwrap();
+
+    db.migrate().await;
+    let logged: Vec<(i64, i64)> = sqlx::query_as("SELECT position, seq FROM outbox_log ORDER BY position")
+        .fetch_all(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(logged, [(1, seqs[0]), (2, seqs[1])]);
+    let pending: Vec<i64> =
+        sqlx::query_scalar("SELECT seq FROM outbox_pending").fetch_all(&db.pool).await.unwrap();
+    assert_eq!(pending, [seqs[2]]);
+
+    let published = relay::publish_batch(&db.pool, 100).await.unwrap();
+    assert_eq!(published, relay::Published { count: 1, last_position: 3 });
+    let mut conn = db.pool.acquire().await.unwrap();
+    let events = outbox::published_after(&mut conn, 0, &[], 10).await.unwrap();
+    let order: Vec<(i64, Option<i64>)> = events.iter().map(|e| (e.seq, e.position)).collect();
+    assert_eq!(order, [(seqs[0], Some(1)), (seqs[1], Some(2)), (seqs[2], Some(3))]);
 }
 
 #[tokio::test]
