@@ -31,7 +31,8 @@
 //!    enqueue as the server does (the insert queues its seq for the relay: our whole wake-up cost
 //!    on the write path); the insert plus `SELECT 1` (the cost of one more statement); plus
 //!    `SELECT pg_notify('crm_outbox', '')` without and with a LISTENing connection; and enqueue
-//!    while relay, listener and consumer run (their work competing for the same CPUs).
+//!    while relay, listener and consumer run (their work competing for the same CPUs); with the WAL
+//!    written per transaction, a figure the machine's load does not move.
 //! 4. graphile-worker (`bench/graphile`, installed with `npm ci` when `node_modules` is missing;
 //!    skipped with a message without node and npm) in databases of its own: as many no-op jobs
 //!    as run 1 wrote at 8 producers (at most BENCH_GRAPHILE_MAX_JOBS), added from 8 connections
@@ -42,7 +43,7 @@
 //!
 //! Every measurement starts from an empty outbox (truncated, positions and the checkpoint reset)
 //! right after a checkpoint; after the producers stop, the consumer gets BENCH_DRAIN_SECONDS to
-//! catch up. Environment: BENCH_SECONDS (5), BENCH_WRITE_SECONDS (4), BENCH_WRITE_ROUNDS (2),
+//! catch up. Environment: BENCH_SECONDS (5), BENCH_WRITE_SECONDS (4), BENCH_WRITE_ROUNDS (3),
 //! BENCH_DRAIN_SECONDS (20), BENCH_GRAPHILE_MAX_JOBS (60000), BENCH_HANDLER_INSERT (0),
 //! BENCH_PARTS (1234: which parts to run; 2 needs 1). Diagnosis: BENCH_DIAG=1 samples
 //! pg_stat_activity every 10 ms during each end-to-end run and prints what the backends were
@@ -365,6 +366,7 @@ async fn reset(db: &Db) {
     execute(
         &db.owner,
         "TRUNCATE consumer_dead_letter, consumer_checkpoint, event_outbox, outbox_pending, outbox_log, bench_handled;
+         INSERT INTO outbox_pending (seq) VALUES (0);
          UPDATE outbox_relay SET last_position = 0, published_at = NULL;",
     )
     .await;
@@ -611,10 +613,24 @@ impl Variant {
 
 struct WriteRun {
     tx_per_s: f64,
+    /// WAL written per committed transaction, by everything running (a measure that does not
+    /// depend on how busy the machine is).
+    wal_per_tx: f64,
     errors: u64,
     first_error: Option<String>,
     notifications: Option<u64>,
     handled: Option<usize>,
+}
+
+/// The server's WAL written so far, in bytes.
+async fn wal_bytes(admin: &str) -> f64 {
+    let mut conn = PgConnection::connect(admin).await.expect("a connection");
+    let bytes: f64 = sqlx::query_scalar("SELECT wal_bytes::float8 FROM pg_stat_wal")
+        .fetch_one(&mut conn)
+        .await
+        .expect("pg_stat_wal");
+    conn.close().await.expect("closing");
+    bytes
 }
 
 async fn write_path(db: &Db, variant: Variant, clients: usize, duration: Duration) -> WriteRun {
@@ -633,9 +649,11 @@ async fn write_path(db: &Db, variant: Variant, clients: usize, duration: Duratio
     };
     let pool = pool_of(&db.app, clients).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
+    let wal_before = wal_bytes(&db.admin).await;
     let started = Instant::now();
     let produced = produce(&pool, clients, duration, None, variant.extra()).await;
     let elapsed = started.elapsed();
+    let wal = wal_bytes(&db.admin).await - wal_before;
     if let Some(pipeline) = pipeline {
         pipeline.stop().await;
     }
@@ -656,6 +674,7 @@ async fn write_path(db: &Db, variant: Variant, clients: usize, duration: Duratio
     let handled = (variant == Variant::WithPipeline).then(|| seen.lock().expect("the sightings").len());
     WriteRun {
         tx_per_s: produced.commits.len() as f64 / elapsed.as_secs_f64(),
+        wal_per_tx: wal / produced.commits.len().max(1) as f64,
         errors: produced.errors,
         first_error: produced.first_error,
         notifications,
@@ -759,7 +778,7 @@ async fn main() {
     let seconds: u64 = env_or("BENCH_SECONDS", 5);
     let write_seconds: u64 = env_or("BENCH_WRITE_SECONDS", 4);
     let drain_limit = Duration::from_secs(env_or("BENCH_DRAIN_SECONDS", 20));
-    let write_rounds: usize = env_or("BENCH_WRITE_ROUNDS", 2);
+    let write_rounds: usize = env_or("BENCH_WRITE_ROUNDS", 3);
     let graphile_max_jobs: usize = env_or("BENCH_GRAPHILE_MAX_JOBS", 60_000);
     let insert = env_or("BENCH_HANDLER_INSERT", 0) != 0;
     let parts: String = env_or("BENCH_PARTS", "1234".to_owned());
@@ -1016,8 +1035,8 @@ async fn main() {
         println!(
             "\n3. Write path, 8 clients, {write_seconds} s x {write_rounds} rounds (rounds in turn, each from an empty outbox)\n"
         );
-        println!("| write transaction | tx/s per round | mean tx/s | vs the insert alone |");
-        println!("|---|---|---:|---:|");
+        println!("| write transaction | tx/s per round | mean tx/s | vs the insert alone | WAL bytes / tx |");
+        println!("|---|---|---:|---:|---:|");
         let mean = |results: &[WriteRun]| {
             results.iter().map(|r| r.tx_per_s).sum::<f64>() / results.len().max(1) as f64
         };
@@ -1032,8 +1051,9 @@ async fn main() {
                 _ => {}
             }
             let rounds: Vec<String> = results.iter().map(|r| format!("{:.0}", r.tx_per_s)).collect();
+            let wal = results.iter().map(|r| r.wal_per_tx).sum::<f64>() / results.len().max(1) as f64;
             println!(
-                "| {} | {} | {m:.0} | {} |",
+                "| {} | {} | {m:.0} | {} | {wal:.0} |",
                 variant.name(),
                 rounds.join(" / "),
                 if *variant == Variant::Bare { "-".to_owned() } else { format!("{:+.1}%", -loss) }

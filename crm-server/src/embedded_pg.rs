@@ -186,6 +186,17 @@ impl Cluster {
         self.shutdown()
     }
 
+    /// Immediate shutdown (no checkpoint), as a crash: the next start runs crash recovery, which
+    /// empties unlogged tables. For tests of what survives one.
+    pub fn crash(mut self) -> Result<(), PgError> {
+        self.stopped = true;
+        let _ = kill(self.pid, Signal::SIGQUIT);
+        let status = self.exited.recv().unwrap_or_else(|_| Err(io::Error::other("keeper thread vanished")));
+        let status = status.map_err(io_err("waiting for PostgreSQL to exit"))?;
+        tracing::info!(%status, "PostgreSQL stopped immediately");
+        Ok(())
+    }
+
     fn shutdown(&mut self) -> Result<(), PgError> {
         if self.stopped {
             return Ok(());

@@ -2,12 +2,13 @@
 //!
 //! Writers never NOTIFY: a NOTIFY takes a database-wide lock at commit, which serialises
 //! committers (it cost a fifth to a third of an 8-client write workload). An insert into
-//! `event_outbox` queues its seq in the narrow `outbox_pending` (a trigger); the relay probes that
-//! queue every `poll_interval` (a read of a nearly empty table, no transaction id taken), moves a
-//! batch of it into the append-only `outbox_log` with positions in seq order, in one statement,
-//! and sends one NOTIFY with a constant-size payload (the last position) per batch, which wakes
-//! the consumers and live streams of every process. Notifications are only a hint: every reader
-//! also polls, and catches up from the log after a reconnect.
+//! `event_outbox` queues its seq in the narrow, unlogged `outbox_pending` (a trigger); the relay
+//! probes that queue every `poll_interval` (a read of a nearly empty table, no transaction id
+//! taken), moves a batch of it into the append-only `outbox_log` with positions in seq order, in
+//! one statement, and sends one NOTIFY with a constant-size payload (the last position) per batch,
+//! which wakes the consumers and live streams of every process. Notifications are only a hint:
+//! every reader also polls, and catches up from the log after a reconnect. A queue lost with a
+//! crash is rebuilt from the outbox ([`publish_batch`]).
 //!
 //! The row of `outbox_relay` is locked first, in its own statement, so that two relays never
 //! interleave, and the statement choosing the batch then sees everything the previous relay
@@ -35,21 +36,25 @@ pub struct Published {
 /// Gives up to `batch` committed, unpublished events their positions, in seq order.
 pub async fn publish_batch(pool: &PgPool, batch: i64) -> sqlx::Result<Published> {
     // The probe runs outside a transaction: an idle relay takes no locks and no transaction ids.
-    let (waiting, last): (bool, i64) = sqlx::query_as(
-        "SELECT EXISTS (SELECT FROM outbox_pending), (SELECT last_position FROM outbox_relay)",
+    let (waiting, intact, last): (bool, bool, i64) = sqlx::query_as(
+        "SELECT EXISTS (SELECT FROM outbox_pending WHERE seq > 0), EXISTS (SELECT FROM outbox_pending WHERE seq = 0),
+                (SELECT last_position FROM outbox_relay)",
     )
     .fetch_one(pool)
     .await?;
-    if !waiting {
+    if !waiting && intact {
         return Ok(Published { count: 0, last_position: last });
     }
     let mut tx = scope::begin(pool, &Scope::system()).await?;
     let last: i64 =
         sqlx::query_scalar("SELECT last_position FROM outbox_relay FOR UPDATE").fetch_one(&mut *tx).await?;
+    if !intact {
+        requeue(&mut tx).await?;
+    }
     let count: i64 = sqlx::query_scalar(
         "WITH batch AS (
             DELETE FROM outbox_pending
-             WHERE seq = ANY (ARRAY (SELECT seq FROM outbox_pending ORDER BY seq LIMIT $2))
+             WHERE seq = ANY (ARRAY (SELECT seq FROM outbox_pending WHERE seq > 0 ORDER BY seq LIMIT $2))
             RETURNING seq
          ), logged AS (
             INSERT INTO outbox_log (position, seq)
@@ -77,6 +82,27 @@ pub async fn publish_batch(pool: &PgPool, batch: i64) -> sqlx::Result<Published>
     .await?;
     tx.commit().await?;
     Ok(Published { count: count as u64, last_position })
+}
+
+/// The queue is unlogged (see the migration `20261202000001_outbox_log.sql`): after a crash, a
+/// failover or a restore it is empty, its seq-0 row included. Every event the log lacks is queued
+/// again, with that row, under the relay's lock; events written meanwhile queue themselves.
+async fn requeue(tx: &mut sqlx::Transaction<'static, sqlx::Postgres>) -> sqlx::Result<()> {
+    let queued = sqlx::query(
+        "INSERT INTO outbox_pending (seq)
+         SELECT 0
+         UNION ALL
+         SELECT e.seq FROM event_outbox e WHERE NOT EXISTS (SELECT FROM outbox_log l WHERE l.seq = e.seq)
+         ON CONFLICT DO NOTHING",
+    )
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    tracing::warn!(
+        queued = queued.saturating_sub(1),
+        "the outbox queue was lost (a crash, failover or restore); queued every unpublished event again"
+    );
+    Ok(())
 }
 
 /// How the relay runs.
@@ -128,7 +154,7 @@ pub async fn stats(pool: &PgPool) -> sqlx::Result<crate::metrics::OutboxStats> {
     let (unpublished, oldest, queue): (i64, f64, f64) = sqlx::query_as(
         "SELECT count(*), coalesce(extract(epoch FROM now() - min(e.occurred_at)), 0)::float8,
                 pg_notification_queue_usage()
-           FROM outbox_pending p JOIN event_outbox e ON e.seq = p.seq",
+           FROM outbox_pending p JOIN event_outbox e ON e.seq = p.seq WHERE p.seq > 0",
     )
     .fetch_one(&mut *tx)
     .await?;

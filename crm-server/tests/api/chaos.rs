@@ -418,7 +418,7 @@ impl Scene {
     async fn state(&self) -> Option<State> {
         let (last_position, unpublished, checkpoint): (i64, i64, i64) = sqlx::query_as(
             "SELECT (SELECT last_position FROM outbox_relay),
-                    (SELECT count(*) FROM outbox_pending),
+                    (SELECT count(*) FROM outbox_pending WHERE seq > 0),
                     (SELECT CASE WHEN count(*) = $2 THEN min(position) ELSE 0 END
                        FROM consumer_checkpoint WHERE consumer = ANY($1))",
         )
@@ -692,10 +692,14 @@ async fn terminated_connections_neither_lose_nor_repeat_an_event() {
     scene.finish("connections terminated").await;
 }
 
-/// Stops `cluster` (fast shutdown) and starts it again on the same data folder and port.
-async fn restart(cluster: Cluster, options: &Options) -> Cluster {
+/// Stops `cluster` (a fast shutdown, or an immediate one: a crash) and starts it again on the
+/// same data folder and port.
+async fn restart(cluster: Cluster, options: &Options, crash: bool) -> Cluster {
     let port = cluster.port();
-    tokio::task::spawn_blocking(move || cluster.stop()).await.unwrap().expect("a fast shutdown");
+    tokio::task::spawn_blocking(move || if crash { cluster.crash() } else { cluster.stop() })
+        .await
+        .unwrap()
+        .expect("PostgreSQL stops");
     let options = options.clone();
     tokio::task::spawn_blocking(move || Cluster::start_on_port(&options, port))
         .await
@@ -714,9 +718,10 @@ async fn postmaster_started(pool: &PgPool) -> time::OffsetDateTime {
     }
 }
 
-/// PostgreSQL itself is stopped (fast shutdown: every session is disconnected) and started again
-/// on the same data folder and port, twice during the burst. The relay process, the consumers and
-/// the producers retry until it is back, and the same guarantees hold.
+/// PostgreSQL itself is stopped and started again on the same data folder and port, twice during
+/// the burst: first a fast shutdown (every session is disconnected), then an immediate one, a
+/// crash, after which recovery empties the unlogged queue of the relay. The relay process, the
+/// consumers and the producers retry until it is back, and the same guarantees hold.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_postgresql_restart_neither_loses_nor_repeats_an_event() {
     // A cluster of its own: the shared one of the test process must stay up for the other tests.
@@ -751,7 +756,7 @@ async fn a_postgresql_restart_neither_loses_nor_repeats_an_event() {
                 s.last_position >= third * EVENTS as i64 / 3
             })
             .await;
-        cluster = restart(cluster, &options).await;
+        cluster = restart(cluster, &options, third == 2).await;
         let again = postmaster_started(&owner).await;
         assert!(again > started, "a new postmaster");
         started = again;
