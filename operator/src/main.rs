@@ -1,22 +1,22 @@
 //! `freshplan-operator`: reconciles TenantPolicy, ScalingProfile and SeasonalWindow resources into
 //! Kong plugins, KEDA ScaledObjects and HorizontalPodAutoscalers (see `../shared/DESIGN.md`).
 //!
-//! This is the workspace's place for the operator; its resources, renderers, calendar CLI and
-//! controllers arrive with the seasonal-scaling, gateway-policy and operator-runtime work. Until
-//! then the binary only identifies itself.
+//! The library (`lib.rs`) holds the resources and the pure logic; this binary is its command line
+//! (`cli.rs`).
+
+mod cli;
+
+use std::process::ExitCode;
 
 use clap::Parser;
 
-#[derive(Debug, Parser)]
-#[command(
-    name = "freshplan-operator",
-    version,
-    about = "FreshPlan Kubernetes operator (resources and controllers not built yet)"
-)]
-struct Cli {}
-
-fn main() {
-    let _ = Cli::parse();
-    eprintln!("freshplan-operator {}: no commands yet; see --help", env!("CARGO_PKG_VERSION"));
-    std::process::exit(2);
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    match cli.run(&mut std::io::stdout().lock()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("freshplan-operator: {err}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -1,0 +1,298 @@
+//! The command line: one clap subcommand per task, each a function from its arguments to output.
+//! Everything it prints or writes comes from the library; this module only does the I/O.
+
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Parser, Subcommand};
+use freshplan_operator::calendar::{Baseline, Calendar, Replicas};
+use freshplan_operator::component::Component;
+use freshplan_operator::crd::{self, CrdError, SeasonalWindow};
+use freshplan_operator::{preview, validate};
+use jiff::civil::Date;
+use jiff::tz::TimeZone;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "freshplan-operator",
+    version,
+    about = "FreshPlan Kubernetes operator: seasonal scaling (ScalingProfile, SeasonalWindow) and gateway policy"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print the CustomResourceDefinitions as a YAML stream, or write one file per CRD.
+    ///
+    /// `crds/` in the repository is generated with `crdgen --out crds`.
+    Crdgen(CrdgenArgs),
+    /// Check and preview SeasonalWindow calendars, without a cluster.
+    #[command(subcommand)]
+    Calendar(CalendarCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CalendarCommand {
+    /// Check a SeasonalWindow file: every mistake with its field path.
+    Validate {
+        /// The SeasonalWindow YAML file.
+        #[arg(short, long, value_name = "FILE")]
+        file: PathBuf,
+    },
+    /// Print the floors over a span of days: the value at the start, then every change, with the
+    /// windows and dark periods in force.
+    Preview(PreviewArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PreviewArgs {
+    /// The SeasonalWindow YAML file.
+    #[arg(short, long, value_name = "FILE")]
+    pub file: PathBuf,
+    /// First day, YYYY-MM-DD (in the calendar's zone).
+    #[arg(long, value_name = "DATE")]
+    pub from: Date,
+    /// Last day, YYYY-MM-DD, inclusive.
+    #[arg(long, value_name = "DATE")]
+    pub to: Date,
+    /// Only this territory (default: every territory the calendar names).
+    #[arg(long)]
+    pub territory: Option<String>,
+    /// Only this component: query, command or relay (default: all three).
+    #[arg(long, value_parser = parse_component)]
+    pub component: Option<Component>,
+    /// The floor where no window is in force (a ScalingProfile's minReplicas).
+    #[arg(long, default_value_t = 1)]
+    pub baseline: u32,
+}
+
+fn parse_component(value: &str) -> Result<Component, String> {
+    Component::from_label(value).ok_or_else(|| format!("\"{value}\" is not one of query, command, relay"))
+}
+
+#[derive(Debug, Args)]
+pub struct CrdgenArgs {
+    /// Write `<plural>.<group>.yaml` per CRD into this directory (created if missing) instead of
+    /// printing a multi-document stream to standard output.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+}
+
+/// Why a command failed; printed as the one line the user sees.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Crd(#[from] CrdError),
+    #[error("cannot create directory {}: {source}", path.display())]
+    CreateDir {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot write to standard output: {0}")]
+    Stdout(#[source] io::Error),
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{}: not a SeasonalWindow: {reason}", path.display())]
+    Parse { path: PathBuf, reason: String },
+    #[error("{}: {} mistake(s):\n{}", path.display(), found.len(), found.iter().map(|f| format!("  {f}")).collect::<Vec<_>>().join("\n"))]
+    Invalid { path: PathBuf, found: Vec<validate::Invalid> },
+    #[error("--to {to} is before --from {from}")]
+    Span { from: Date, to: Date },
+    #[error("the baseline must be below 10000 replicas")]
+    Baseline,
+}
+
+impl Cli {
+    /// Runs the command; `stdout` receives what the command prints.
+    pub fn run(self, stdout: &mut dyn Write) -> Result<(), CliError> {
+        match self.command {
+            Command::Crdgen(args) => crdgen(&args, stdout),
+            Command::Calendar(CalendarCommand::Validate { file }) => {
+                let calendar = read_calendar(&file)?;
+                writeln!(
+                    stdout,
+                    "{}: valid ({} windows, {} dark periods, {})",
+                    file.display(),
+                    calendar.windows.len(),
+                    calendar.darks.len(),
+                    calendar.timezone.iana_name().unwrap_or("UTC")
+                )
+                .map_err(CliError::Stdout)
+            }
+            Command::Calendar(CalendarCommand::Preview(args)) => calendar_preview(&args, stdout),
+        }
+    }
+}
+
+fn crdgen(args: &CrdgenArgs, stdout: &mut dyn Write) -> Result<(), CliError> {
+    let Some(dir) = &args.out else {
+        let stream = crd::stream()?;
+        return stdout.write_all(stream.as_bytes()).and_then(|()| stdout.flush()).map_err(CliError::Stdout);
+    };
+    std::fs::create_dir_all(dir).map_err(|source| CliError::CreateDir { path: dir.clone(), source })?;
+    for manifest in crd::manifests()? {
+        let path = dir.join(&manifest.file_name);
+        write_file(&path, &manifest.yaml)?;
+        writeln!(stdout, "wrote {}", path.display()).map_err(CliError::Stdout)?;
+    }
+    Ok(())
+}
+
+/// A SeasonalWindow file as a validated calendar.
+fn read_calendar(path: &Path) -> Result<Calendar, CliError> {
+    let text =
+        std::fs::read_to_string(path).map_err(|source| CliError::Read { path: path.to_owned(), source })?;
+    let resource: SeasonalWindow = serde_saphyr::from_str(&text)
+        .map_err(|e| CliError::Parse { path: path.to_owned(), reason: e.to_string() })?;
+    validate::calendar(&resource.spec).map_err(|found| CliError::Invalid { path: path.to_owned(), found })
+}
+
+fn calendar_preview(args: &PreviewArgs, stdout: &mut dyn Write) -> Result<(), CliError> {
+    if args.to < args.from {
+        return Err(CliError::Span { from: args.from, to: args.to });
+    }
+    let calendar = read_calendar(&args.file)?;
+    let replicas = Replicas::new(args.baseline, 10_000).map_err(|_| CliError::Baseline)?;
+    let components: Vec<Component> = args.component.map_or(Component::ALL.to_vec(), |c| vec![c]);
+    let baseline: Baseline = components.iter().map(|&c| (c, replicas)).collect();
+    let start_of = |date: Date| {
+        date.to_zoned(calendar.timezone.clone()).map(|z| z.timestamp()).unwrap_or_else(|_| {
+            date.to_zoned(TimeZone::UTC).map(|z| z.timestamp()).unwrap_or(jiff::Timestamp::UNIX_EPOCH)
+        })
+    };
+    let (from, to) = (start_of(args.from), start_of(args.to.tomorrow().unwrap_or(args.to)));
+    let calendars = [calendar];
+    let territories = match &args.territory {
+        Some(territory) => vec![territory.clone()],
+        None => preview::territories(&calendars, "any"),
+    };
+    let text = preview::text(&calendars, &baseline, &territories, &components, from, to);
+    stdout.write_all(text.as_bytes()).map_err(CliError::Stdout)
+}
+
+fn write_file(path: &Path, contents: &str) -> Result<(), CliError> {
+    std::fs::write(path, contents).map_err(|source| CliError::Write { path: path.to_owned(), source })
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn crdgen_without_out_prints_every_crd_as_one_stream() {
+        let cli = Cli::try_parse_from(["freshplan-operator", "crdgen"]).unwrap();
+        let mut out = Vec::new();
+        cli.run(&mut out).unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), crd::stream().unwrap());
+    }
+
+    #[test]
+    fn crdgen_into_a_file_where_a_directory_belongs_names_the_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let blocker = dir.path().join("crds");
+        std::fs::write(&blocker, "not a directory").unwrap();
+        let args = CrdgenArgs { out: Some(blocker.clone()) };
+        let err = crdgen(&args, &mut Vec::new()).unwrap_err();
+        assert!(matches!(&err, CliError::CreateDir { path, .. } if *path == blocker), "{err:?}");
+        assert!(err.to_string().starts_with(&format!("cannot create directory {}", blocker.display())));
+    }
+}
+
+#[cfg(test)]
+mod calendar_tests {
+    use super::*;
+
+    fn run(args: &[&str]) -> Result<String, CliError> {
+        let mut out = Vec::new();
+        Cli::try_parse_from(args).unwrap().run(&mut out)?;
+        Ok(String::from_utf8(out).unwrap())
+    }
+
+    fn example(name: &str) -> String {
+        format!("{}/../examples/{name}", env!("CARGO_MANIFEST_DIR"))
+    }
+
+    #[test]
+    fn validate_accepts_the_examples_and_names_each_mistake() {
+        let out =
+            run(&["freshplan-operator", "calendar", "validate", "-f", &example("oktoberfest.yaml")]).unwrap();
+        assert!(out.contains("valid (2 windows"), "{out}");
+
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("broken.yaml");
+        std::fs::write(
+            &file,
+            "apiVersion: freshplan.io/v1alpha1\nkind: SeasonalWindow\nmetadata: {name: x}\nspec:\n  timezone: Mars/Olympus\n  windows:\n    - name: w\n      dates: {from: \"2026-02-30\", to: \"2026-03-01\"}\n      floors: {query: 1}\n",
+        )
+        .unwrap();
+        let err =
+            run(&["freshplan-operator", "calendar", "validate", "-f", file.to_str().unwrap()]).unwrap_err();
+        let message = err.to_string();
+        assert!(message.contains("2 mistake(s)"), "{message}");
+        assert!(message.contains("spec.timezone: \"Mars/Olympus\""), "{message}");
+        assert!(message.contains("spec.windows[0].dates.from"), "{message}");
+
+        std::fs::write(&file, "spec: [not, a, calendar]").unwrap();
+        let err =
+            run(&["freshplan-operator", "calendar", "validate", "-f", file.to_str().unwrap()]).unwrap_err();
+        assert!(matches!(err, CliError::Parse { .. }), "{err}");
+    }
+
+    #[test]
+    fn preview_prints_the_floors_of_a_span() {
+        let out = run(&[
+            "freshplan-operator",
+            "calendar",
+            "preview",
+            "-f",
+            &example("oktoberfest.yaml"),
+            "--from",
+            "2026-09-19",
+            "--to",
+            "2026-09-19",
+            "--territory",
+            "BY",
+            "--component",
+            "query",
+            "--baseline",
+            "2",
+        ])
+        .unwrap();
+        assert!(out.starts_with("BY query (Europe/Berlin)\n"), "{out}");
+        assert!(out.contains("  8  wiesn") || out.contains(" 12  wiesn"), "{out}");
+        let err = run(&[
+            "freshplan-operator",
+            "calendar",
+            "preview",
+            "-f",
+            &example("oktoberfest.yaml"),
+            "--from",
+            "2026-09-20",
+            "--to",
+            "2026-09-19",
+        ])
+        .unwrap_err();
+        assert!(err.to_string().contains("before --from"), "{err}");
+    }
+}

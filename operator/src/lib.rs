@@ -1,0 +1,21 @@
+//! The FreshPlan operator: custom resources of the `freshplan.io` group and what they become.
+//!
+//! ```text
+//! crd/        the resources as users write them (ScalingProfile, SeasonalWindow): spec, status; no I/O
+//! calendar/   the validated calendar and its floors: pure time logic, `now` is always an argument
+//! render/     what they become: KEDA cron triggers, ScaledObjects, HPAs; no client
+//! oracle/     an independent evaluator of KEDA's cron scaler, the proof the compiled triggers are right
+//! preview     the text timeline of `calendar preview`
+//! validate    resources as written -> validated values, or every reason not, with field paths
+//! component   the workload components a calendar scales (query, command, relay)
+//! ```
+
+pub mod calendar;
+pub mod component;
+pub mod crd;
+pub mod oracle;
+pub mod preview;
+pub mod render;
+#[cfg(test)]
+mod upstream;
+pub mod validate;
