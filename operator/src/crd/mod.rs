@@ -24,9 +24,7 @@ pub use scaling_profile::{
     ComponentBaselines, CpuMetric, GeneratedKind, Metric, PrometheusMetric, ReplicaRange, ScaleDown,
     ScalingMode, ScalingProfile, ScalingProfileSpec, ScalingProfileStatus, WorkloadStatus,
 };
-pub use schedule::{
-    DailyHours, DateRange, DateRule, EasterRange, Floors, Holidays, YearlyRange,
-};
+pub use schedule::{DailyHours, DateRange, DateRule, EasterRange, Floors, Holidays, YearlyRange};
 pub use seasonal_window::{DarkPeriod, SeasonalWindow, SeasonalWindowSpec, SeasonalWindowStatus, Window};
 
 /// The first line of every generated CRD file.
