@@ -2,29 +2,16 @@
 //! in the caller's transaction, under the caller's scope, and writes its events there.
 
 use serde_json::json;
-use time::Date;
 use uuid::Uuid;
 
 use crate::db::customers::{self, CustomerRow};
+pub use crate::db::samples::SampleRequest;
 use crate::db::samples::{self, NewSampleRow, SampleRow};
 use crate::domain::customer::CustomerDraft;
-use crate::domain::sample::SampleItem;
 use crate::error::Error;
 use crate::outbox::{self, EventType, NewEvent, Origin};
 
 type Tx = sqlx::Transaction<'static, sqlx::Postgres>;
-
-/// A sample request's contents, its items resolved.
-pub struct SampleRequest<'a> {
-    pub kit_id: Option<&'a str>,
-    pub items: &'a [SampleItem],
-    pub delivery_date: Date,
-    pub delivery_address: Option<&'a str>,
-    pub contact_email: Option<&'a str>,
-    pub notes: Option<&'a str>,
-    /// The inbound event an automation requests it for.
-    pub origin_event_id: Option<Uuid>,
-}
 
 /// Requests a sample for `customer`: the sample with its items and history, the projection's
 /// sample columns, and `sample.requested`.
@@ -38,13 +25,7 @@ pub async fn request_sample(
     let new = NewSampleRow {
         id: Uuid::now_v7(),
         customer_id: customer.id,
-        kit_id: request.kit_id,
-        items: request.items,
-        delivery_date: request.delivery_date,
-        delivery_address: request.delivery_address,
-        contact_email: request.contact_email,
-        notes: request.notes,
-        origin_event_id: request.origin_event_id,
+        request,
         actor: &actor,
         correlation_id: origin.correlation_id.as_deref(),
     };

@@ -243,7 +243,7 @@ impl Policy {
             Policy::DeleteOldEvents => {
                 // The log's rows go with their events: every consumer has passed them.
                 sqlx::query(
-                    "WITH unlogged AS (DELETE FROM outbox_log WHERE seq = ANY($1::text[]::bigint[]))
+                    "WITH from_log AS (DELETE FROM outbox_log WHERE seq = ANY($1::text[]::bigint[]))
                      DELETE FROM event_outbox WHERE seq = ANY($1::text[]::bigint[])",
                 )
                 .bind(keys)

@@ -66,24 +66,31 @@ pub async fn unknown_skus(conn: &mut PgConnection, skus: &[String]) -> sqlx::Res
     .await
 }
 
-/// A new sample in REQUESTED, with its items and the first entry of its history.
-pub struct NewSampleRow<'a> {
-    pub id: Uuid,
-    pub customer_id: Uuid,
+/// A sample request's contents, its items resolved.
+pub struct SampleRequest<'a> {
     pub kit_id: Option<&'a str>,
     pub items: &'a [SampleItem],
     pub delivery_date: Date,
     pub delivery_address: Option<&'a str>,
     pub contact_email: Option<&'a str>,
     pub notes: Option<&'a str>,
+    /// The inbound event an automation requests it for.
     pub origin_event_id: Option<Uuid>,
+}
+
+/// A new sample in REQUESTED, with its items and the first entry of its history.
+pub struct NewSampleRow<'a> {
+    pub id: Uuid,
+    pub customer_id: Uuid,
+    pub request: &'a SampleRequest<'a>,
     pub actor: &'a str,
     pub correlation_id: Option<&'a str>,
 }
 
 pub async fn insert(conn: &mut PgConnection, new: &NewSampleRow<'_>) -> sqlx::Result<SampleRow> {
-    let skus: Vec<&str> = new.items.iter().map(|i| i.sku.as_str()).collect();
-    let quantities: Vec<i32> = new.items.iter().map(|i| i.quantity).collect();
+    let request = new.request;
+    let skus: Vec<&str> = request.items.iter().map(|i| i.sku.as_str()).collect();
+    let quantities: Vec<i32> = request.items.iter().map(|i| i.quantity).collect();
     let row: SampleRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "WITH sample AS (
             INSERT INTO sample_request (id, customer_id, kit_id, delivery_date, delivery_address, contact_email, notes,
@@ -101,16 +108,16 @@ pub async fn insert(conn: &mut PgConnection, new: &NewSampleRow<'_>) -> sqlx::Re
     )))
     .bind(new.id)
     .bind(new.customer_id)
-    .bind(new.kit_id)
-    .bind(new.delivery_date)
-    .bind(new.delivery_address)
-    .bind(new.contact_email)
-    .bind(new.notes)
+    .bind(request.kit_id)
+    .bind(request.delivery_date)
+    .bind(request.delivery_address)
+    .bind(request.contact_email)
+    .bind(request.notes)
     .bind(new.actor)
     .bind(&skus)
     .bind(&quantities)
     .bind(new.correlation_id)
-    .bind(new.origin_event_id)
+    .bind(request.origin_event_id)
     .fetch_one(conn)
     .await?;
     Ok(row)

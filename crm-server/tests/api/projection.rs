@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use axum::http::StatusCode;
-use crm_server::db::samples::{self, NewSampleRow, SampleRow, StatusChange};
+use crm_server::db::samples::{self, NewSampleRow, SampleRequest, SampleRow, StatusChange};
 use crm_server::db::{customers, fields, projection};
 use crm_server::domain::customer::CustomerInput;
 use crm_server::domain::fields::FieldWrite;
@@ -164,10 +164,12 @@ fn the_incremental_projection_equals_a_full_recompute_after_every_step() {
                     }
                     Op::NewSample => {
                         let items = [SampleItem { sku: "CF-1001".into(), quantity: 1 }];
+                        let request = SampleRequest {
+                            kit_id: None, items: &items, delivery_date: time::macros::date!(2027 - 01 - 15),
+                            delivery_address: None, contact_email: None, notes: None, origin_event_id: None,
+                        };
                         let new = NewSampleRow {
-                            id: Uuid::now_v7(), customer_id: id, kit_id: None, items: &items,
-                            delivery_date: time::macros::date!(2027 - 01 - 15), delivery_address: None,
-                            contact_email: None, notes: None, origin_event_id: None, actor: "test:proptest", correlation_id: None,
+                            id: Uuid::now_v7(), customer_id: id, request: &request, actor: "test:proptest", correlation_id: None,
                         };
                         let row = samples::insert(&mut conn, &new).await.unwrap();
                         samples::project(&mut conn, &row).await.unwrap();
