@@ -15,8 +15,9 @@
 //!   is the split at month edges; days that do not exist are never written, because only days
 //!   on which a segment actually starts or ends are.
 //! - Times are the wall-clock times of the calendar's zone, so that SREs can read them; a segment
-//!   with a boundary in a repeated hour (when clocks go back) is written in UTC instead, where
-//!   every minute exists once. A stretch that starts on February 29 and ends on another day is
+//!   with a boundary in a repeated hour (when clocks go back), or whose start's time the clocks
+//!   skip on the same date next year, is written in UTC instead, where every minute exists once
+//!   (robfig/cron skips a time that does not exist, so that start would come round a year late). A stretch that starts on February 29 and ends on another day is
 //!   written in a zone where its start falls on the 28th or on March 1 (UTC, or UTC-12 or UTC+14):
 //!   its start fires only in leap years, its end every year, so after the end the next end would
 //!   come before the next start, and KEDA would count the trigger active for years.
@@ -32,7 +33,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use jiff::tz::TimeZone;
+use jiff::tz::{AmbiguousOffset, TimeZone};
 use jiff::{SignedDuration, Timestamp, civil};
 
 /// How far ahead triggers are written: less than a year, so that no trigger's start or end comes
@@ -192,7 +193,14 @@ struct GroupKey {
 }
 
 /// The wall-clock times of a segment's start and end in `zone`, if a cron pair there says it: both
-/// times occur once, and a start on February 29 ends on that day too.
+/// times occur once, a start on February 29 ends on that day too, and the start's time exists on
+/// its date next year.
+///
+/// The last rule: after this year's last end, the next end is next year's, and so must the next
+/// start be. When the clocks skip the start's time on that date next year (the start is at 02:30
+/// on a day that is the last Sunday of March next year), robfig/cron skips that firing, the next
+/// start comes a year after the next end, and KEDA would count the trigger active from this
+/// year's end until the set is compiled again.
 fn expressible(segment: &Segment, zone: &TimeZone) -> Option<(civil::DateTime, civil::DateTime)> {
     let wall = |at: Timestamp| {
         let wall = at.to_zoned(zone.clone()).datetime();
@@ -200,7 +208,17 @@ fn expressible(segment: &Segment, zone: &TimeZone) -> Option<(civil::DateTime, c
     };
     let (start, end) = (wall(segment.start)?, wall(segment.end)?);
     let leap_day = |at: civil::DateTime| at.month() == 2 && at.day() == 29;
-    (!leap_day(start) || (leap_day(end) && start.date() == end.date())).then_some((start, end))
+    if leap_day(start) && !(leap_day(end) && start.date() == end.date()) {
+        return None;
+    }
+    // February 29 has no date next year: its start fires again in four years, with its end.
+    if let Ok(next_year) = start.with().year(start.year() + 1).build() {
+        let skipped = matches!(zone.to_ambiguous_timestamp(next_year).offset(), AmbiguousOffset::Gap { .. });
+        if skipped {
+            return None;
+        }
+    }
+    Some((start, end))
 }
 
 /// The stretches of one floor, from the steps.
@@ -314,6 +332,32 @@ mod tests {
                 desired_replicas: 5
             }]
         );
+    }
+
+    #[test]
+    fn a_start_the_clocks_skip_next_year_is_written_in_utc() {
+        // 2028-03-25 02:00-07:11 at 5: in 2029, March 25 is the spring-forward day and 02:00 does
+        // not exist in Berlin, so a Berlin trigger's next start after 07:11 would be in 2030, after
+        // its next end in 2029: active all year.
+        let steps = vec![(at("2028-03-20T00:00"), 1), (at("2028-03-25T02:00"), 5), (at("2028-03-25T07:11"), 1)];
+        let now = at("2028-03-21T00:00");
+        let compiled =
+            compile(&steps, now + HORIZON + SignedDuration::from_hours(1), now, &berlin()).unwrap();
+        assert_eq!(
+            compiled.triggers,
+            [CronTrigger {
+                start: "0 1 25 3 *".into(),
+                end: "11 6 25 3 *".into(),
+                timezone: FALLBACK_ZONES[0].into(),
+                desired_replicas: 5
+            }]
+        );
+        // The same hours a day earlier exist in 2029, and stay in the calendar's zone.
+        let steps = vec![(at("2028-03-20T00:00"), 1), (at("2028-03-24T02:00"), 5), (at("2028-03-24T07:11"), 1)];
+        let compiled =
+            compile(&steps, now + HORIZON + SignedDuration::from_hours(1), now, &berlin()).unwrap();
+        assert_eq!(compiled.triggers[0].timezone, "Europe/Berlin");
+        assert_eq!(compiled.triggers[0].start, "0 2 24 3 *");
     }
 
     #[test]
