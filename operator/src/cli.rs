@@ -5,6 +5,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Parser, Subcommand};
+use freshplan_operator::bundle::{Bundle, DocumentError, RenderError};
 use freshplan_operator::calendar::{Baseline, Calendar, Replicas};
 use freshplan_operator::component::Component;
 use freshplan_operator::crd::{self, CrdError, SeasonalWindow};
@@ -32,6 +33,24 @@ pub enum Command {
     /// Check and preview SeasonalWindow calendars, without a cluster.
     #[command(subcommand)]
     Calendar(CalendarCommand),
+    /// Print every object the operator would create for the ScalingProfiles, SeasonalWindows and
+    /// Deployments in the given files, as a YAML stream, without a cluster.
+    Render(RenderArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    /// A YAML file, or a directory whose `*.yaml` and `*.yml` files are read (not its
+    /// subdirectories); repeatable. Documents without a namespace are in `default`.
+    #[arg(short, long = "filename", value_name = "PATH", required = true)]
+    pub files: Vec<PathBuf>,
+    /// The instant to render at, RFC 3339 (default: now).
+    #[arg(long, value_name = "TIME")]
+    pub now: Option<jiff::Timestamp>,
+    /// Render `mode: auto` as on a cluster without KEDA's CRDs: HorizontalPodAutoscalers
+    /// (default: as with KEDA installed).
+    #[arg(long)]
+    pub without_keda: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -114,6 +133,10 @@ pub enum CliError {
     Span { from: Date, to: Date },
     #[error("the baseline must be below 10000 replicas")]
     Baseline,
+    #[error(transparent)]
+    Document(#[from] DocumentError),
+    #[error("nothing rendered: {0}")]
+    Render(#[from] RenderError),
 }
 
 impl Cli {
@@ -134,6 +157,7 @@ impl Cli {
                 .map_err(CliError::Stdout)
             }
             Command::Calendar(CalendarCommand::Preview(args)) => calendar_preview(&args, stdout),
+            Command::Render(args) => render(&args, stdout),
         }
     }
 }
@@ -182,6 +206,38 @@ fn calendar_preview(args: &PreviewArgs, stdout: &mut dyn Write) -> Result<(), Cl
     };
     let text = preview::text(&calendars, &baseline, &territories, &components, from, to);
     stdout.write_all(text.as_bytes()).map_err(CliError::Stdout)
+}
+
+fn render(args: &RenderArgs, stdout: &mut dyn Write) -> Result<(), CliError> {
+    let mut bundle = Bundle::default();
+    for path in &args.files {
+        for file in yaml_files(path)? {
+            let text = std::fs::read_to_string(&file)
+                .map_err(|source| CliError::Read { path: file.clone(), source })?;
+            bundle.add_stream(&file.display().to_string(), &text)?;
+        }
+    }
+    let now = args.now.unwrap_or_else(jiff::Timestamp::now);
+    let yaml = bundle.render(!args.without_keda, now)?;
+    stdout.write_all(yaml.as_bytes()).map_err(CliError::Stdout)
+}
+
+/// `path` itself, or the YAML files directly in it, in name order.
+fn yaml_files(path: &Path) -> Result<Vec<PathBuf>, CliError> {
+    if !path.is_dir() {
+        return Ok(vec![path.to_owned()]);
+    }
+    let read = |source| CliError::Read { path: path.to_owned(), source };
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(path).map_err(read)? {
+        let file = entry.map_err(read)?.path();
+        let yaml = file.extension().is_some_and(|e| e == "yaml" || e == "yml");
+        if yaml && file.is_file() {
+            files.push(file);
+        }
+    }
+    files.sort();
+    Ok(files)
 }
 
 fn write_file(path: &Path, contents: &str) -> Result<(), CliError> {
@@ -294,5 +350,73 @@ mod calendar_tests {
         ])
         .unwrap_err();
         assert!(err.to_string().contains("before --from"), "{err}");
+    }
+}
+
+#[cfg(test)]
+mod render_tests {
+    use super::*;
+
+    fn run(args: &[&str]) -> Result<String, CliError> {
+        let mut out = Vec::new();
+        Cli::try_parse_from(args).unwrap().run(&mut out)?;
+        Ok(String::from_utf8(out).unwrap())
+    }
+
+    fn examples() -> String {
+        format!("{}/../examples", env!("CARGO_MANIFEST_DIR"))
+    }
+
+    fn kinds(stream: &str) -> Vec<String> {
+        let documents: Vec<serde_json::Value> = serde_saphyr::from_multiple(stream).unwrap();
+        documents.iter().map(|d| d["kind"].as_str().unwrap_or_default().to_owned()).collect()
+    }
+
+    #[test]
+    fn render_prints_what_the_operator_would_create_for_a_directory() {
+        let at = "2026-09-19T12:00:00+02:00";
+        let out = run(&["freshplan-operator", "render", "-f", &examples(), "--now", at]).unwrap();
+        assert!(
+            out.starts_with("# ScalingProfile crm/crm at 2026-09-19T10:00:00Z: KEDA ScaledObjects\n"),
+            "{out}"
+        );
+        assert!(out.contains("#   floors now: query 2-12, command 2-6, relay 1\n"), "{out}");
+        assert_eq!(kinds(&out), vec!["ScaledObject"; 6]);
+
+        let out =
+            run(&["freshplan-operator", "render", "-f", &examples(), "--now", at, "--without-keda"]).unwrap();
+        assert_eq!(kinds(&out), vec!["HorizontalPodAutoscaler"; 6]);
+        assert!(out.contains("#   note: Deployment crm-query-by: the Prometheus metric"), "{out}");
+    }
+
+    #[test]
+    fn render_lists_every_problem_and_prints_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let profile = std::fs::read_to_string(format!("{}/scaling-profile.yaml", examples())).unwrap();
+        std::fs::write(dir.path().join("profile.yaml"), &profile).unwrap();
+        let oktoberfest = std::fs::read_to_string(format!("{}/oktoberfest.yaml", examples())).unwrap();
+        std::fs::write(
+            dir.path().join("oktoberfest.yml"),
+            oktoberfest.replace("Europe/Berlin", "Europe/Munich"),
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("notes.txt"), "not read").unwrap();
+        let err = run(&["freshplan-operator", "render", "-f", dir.path().to_str().unwrap()]).unwrap_err();
+        let message = err.to_string();
+        assert!(message.starts_with("nothing rendered: 5 problem(s):"), "{message}");
+        assert!(
+            message.contains("ScalingProfile crm/crm: SeasonalWindow oktoberfest: spec.timezone"),
+            "{message}"
+        );
+        assert!(message.contains("no SeasonalWindow christmas in namespace crm"), "{message}");
+
+        let file = dir.path().join("profile.yaml");
+        std::fs::write(&file, format!("{profile}---\nmetadata: {{name: kindless}}\n")).unwrap();
+        let err = run(&["freshplan-operator", "render", "-f", file.to_str().unwrap()]).unwrap_err();
+        assert_eq!(err.to_string(), format!("{}, document 2: has no kind", file.display()));
+
+        std::fs::write(&file, profile.replace("mode: auto", "mode: sometimes")).unwrap();
+        let err = run(&["freshplan-operator", "render", "-f", file.to_str().unwrap()]).unwrap_err();
+        assert!(err.to_string().contains("document 1: not a valid ScalingProfile: spec.mode"), "{err}");
     }
 }

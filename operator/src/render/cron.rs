@@ -339,7 +339,8 @@ mod tests {
         // 2028-03-25 02:00-07:11 at 5: in 2029, March 25 is the spring-forward day and 02:00 does
         // not exist in Berlin, so a Berlin trigger's next start after 07:11 would be in 2030, after
         // its next end in 2029: active all year.
-        let steps = vec![(at("2028-03-20T00:00"), 1), (at("2028-03-25T02:00"), 5), (at("2028-03-25T07:11"), 1)];
+        let steps =
+            vec![(at("2028-03-20T00:00"), 1), (at("2028-03-25T02:00"), 5), (at("2028-03-25T07:11"), 1)];
         let now = at("2028-03-21T00:00");
         let compiled =
             compile(&steps, now + HORIZON + SignedDuration::from_hours(1), now, &berlin()).unwrap();
@@ -353,7 +354,8 @@ mod tests {
             }]
         );
         // The same hours a day earlier exist in 2029, and stay in the calendar's zone.
-        let steps = vec![(at("2028-03-20T00:00"), 1), (at("2028-03-24T02:00"), 5), (at("2028-03-24T07:11"), 1)];
+        let steps =
+            vec![(at("2028-03-20T00:00"), 1), (at("2028-03-24T02:00"), 5), (at("2028-03-24T07:11"), 1)];
         let compiled =
             compile(&steps, now + HORIZON + SignedDuration::from_hours(1), now, &berlin()).unwrap();
         assert_eq!(compiled.triggers[0].timezone, "Europe/Berlin");

@@ -14,7 +14,7 @@ fn examples_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples")
 }
 
-/// Every `*.yaml` of `examples/` with its parsed content, by file name.
+/// Every document of every `*.yaml` of `examples/`, with the name of its file.
 fn examples() -> Vec<(String, Value)> {
     let mut files: Vec<_> = std::fs::read_dir(examples_dir())
         .expect("examples/ beside operator/")
@@ -24,11 +24,12 @@ fn examples() -> Vec<(String, Value)> {
     files.sort();
     files
         .into_iter()
-        .map(|path| {
+        .flat_map(|path| {
             let name = path.file_name().unwrap().to_string_lossy().into_owned();
             let text = std::fs::read_to_string(&path).unwrap();
-            let value = serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
-            (name, value)
+            let values: Vec<Value> =
+                serde_saphyr::from_multiple(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
+            values.into_iter().map(move |value| (name.clone(), value))
         })
         .collect()
 }
@@ -55,6 +56,15 @@ fn every_example_parses_strictly_and_passes_its_crd() {
             }
             "ScalingProfile" => {
                 round_trip::<ScalingProfile>(kind, name, value);
+            }
+            // The workloads the profile selects, for `render -f examples/`.
+            "Deployment" => {
+                let schema = crate::upstream::openapi_component(
+                    "kubernetes/apis__apps__v1_openapi.json",
+                    "io.k8s.api.apps.v1.Deployment",
+                );
+                assert_eq!(crate::upstream::violations(&schema, value), Vec::<String>::new(), "{name}");
+                continue;
             }
             other => panic!("{name}: unexpected kind {other:?}"),
         }

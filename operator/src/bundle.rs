@@ -1,0 +1,145 @@
+//! The resources of a set of YAML files, sorted by kind, and everything the operator would
+//! generate for them (`render -f DIR`). Pure: the caller reads the files.
+
+use jiff::Timestamp;
+use k8s_openapi::api::apps::v1::Deployment;
+use kube::{Resource, ResourceExt};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::crd::{ScalingProfile, SeasonalWindow};
+use crate::plan::{self, Plan};
+
+/// The resources the operator reads, from any number of YAML streams.
+#[derive(Debug, Clone, Default)]
+pub struct Bundle {
+    pub profiles: Vec<ScalingProfile>,
+    pub windows: Vec<SeasonalWindow>,
+    pub deployments: Vec<Deployment>,
+    /// `Kind name` of the documents of other kinds, which the operator does not read.
+    pub ignored: Vec<String>,
+}
+
+/// A document that is not what its `kind` says, with where it is.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{source_name}, document {index}: {reason}")]
+pub struct DocumentError {
+    pub source_name: String,
+    /// 1-based.
+    pub index: usize,
+    pub reason: String,
+}
+
+impl Bundle {
+    /// Adds the documents of one YAML stream; `source_name` (a file's path) names it in errors.
+    /// A document without `kind` is an error, as `kubectl apply` makes it; empty ones are skipped.
+    pub fn add_stream(&mut self, source_name: &str, text: &str) -> Result<(), DocumentError> {
+        let error = |index: usize, reason: String| DocumentError {
+            source_name: source_name.to_owned(),
+            index,
+            reason,
+        };
+        let documents: Vec<Value> = serde_saphyr::from_multiple(text).map_err(|e| error(1, e.to_string()))?;
+        for (n, document) in documents.into_iter().enumerate() {
+            let index = n + 1;
+            if document.is_null() {
+                continue;
+            }
+            let kind = document.get("kind").and_then(Value::as_str).unwrap_or_default().to_owned();
+            match kind.as_str() {
+                "ScalingProfile" => self.profiles.push(typed(document).map_err(|r| error(index, r))?),
+                "SeasonalWindow" => self.windows.push(typed(document).map_err(|r| error(index, r))?),
+                "Deployment" => self.deployments.push(typed(document).map_err(|r| error(index, r))?),
+                "" => return Err(error(index, "has no kind".to_owned())),
+                _ => {
+                    let name = document.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("?");
+                    self.ignored.push(format!("{kind} {name}"));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The plan of every profile at `now`, in namespace and name order.
+    pub fn plans(&self, keda_installed: bool, now: Timestamp) -> Vec<(String, Plan)> {
+        let mut profiles: Vec<&ScalingProfile> = self.profiles.iter().collect();
+        profiles.sort_by_key(|p| (p.namespace(), p.name_any()));
+        profiles
+            .into_iter()
+            .map(|profile| {
+                let name = format!("{}/{}", profile.namespace().unwrap_or_default(), profile.name_any());
+                (name, plan::plan(profile, &self.windows, &self.deployments, keda_installed, now))
+            })
+            .collect()
+    }
+}
+
+/// The namespace of a document that names none, as `kubectl apply` without `-n` places it.
+pub const DEFAULT_NAMESPACE: &str = "default";
+
+/// `document` as a `T`, in [`DEFAULT_NAMESPACE`] when it names none.
+/// Why a bundle renders nothing: every problem of every profile, each naming its profile.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{} problem(s):\n{}", found.len(), found.iter().map(|f| format!("  {f}")).collect::<Vec<_>>().join("\n"))]
+pub struct RenderError {
+    pub found: Vec<String>,
+}
+
+impl Bundle {
+    /// Every object the operator would create for the bundle at `now`, as one YAML stream: per
+    /// profile a comment block (backend, floors now, next transition, what was left out), then
+    /// its objects. Nothing when any profile holds (see [`plan`]): a partial render would hide
+    /// that the cluster keeps the objects of the last good calendar.
+    pub fn render(&self, keda_installed: bool, now: Timestamp) -> Result<String, RenderError> {
+        let plans = self.plans(keda_installed, now);
+        let found: Vec<String> = plans
+            .iter()
+            .flat_map(|(name, plan)| plan.problems.iter().map(move |p| format!("ScalingProfile {name}: {p}")))
+            .collect();
+        if !found.is_empty() {
+            return Err(RenderError { found });
+        }
+        let mut out = String::new();
+        for ignored in &self.ignored {
+            out.push_str(&format!("# not read by the operator: {ignored}\n"));
+        }
+        for (name, plan) in &plans {
+            let backend = match plan.backend {
+                plan::Backend::Keda => "KEDA ScaledObjects",
+                plan::Backend::Hpa => "HorizontalPodAutoscalers",
+            };
+            out.push_str(&format!("# ScalingProfile {name} at {now}: {backend}\n"));
+            if let Some(summary) = &plan.floor_summary {
+                out.push_str(&format!("#   floors now: {summary}\n"));
+            }
+            if !plan.active_windows.is_empty() {
+                out.push_str(&format!("#   active: {}\n", plan.active_windows.join(", ")));
+            }
+            if let Some(next) = plan.requeue_at {
+                out.push_str(&format!("#   next transition: {next}\n"));
+            }
+            for note in &plan.notes {
+                out.push_str(&format!("#   note: {note}\n"));
+            }
+            if plan.objects.is_empty() {
+                out.push_str("#   no Deployment selected\n");
+            }
+            for object in &plan.objects {
+                let yaml = serde_saphyr::to_string(object).map_err(|e| RenderError {
+                    found: vec![format!("ScalingProfile {name}: cannot write an object as YAML: {e}")],
+                })?;
+                out.push_str("---\n");
+                out.push_str(&yaml);
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn typed<T: DeserializeOwned + Resource>(document: Value) -> Result<T, String> {
+    let kind = document.get("kind").and_then(Value::as_str).unwrap_or_default().to_owned();
+    let mut resource: T = serde_path_to_error::deserialize(document)
+        .map_err(|e| format!("not a valid {kind}: {}: {}", e.path(), e.inner()))?;
+    resource.meta_mut().namespace.get_or_insert_with(|| DEFAULT_NAMESPACE.to_owned());
+    Ok(resource)
+}
