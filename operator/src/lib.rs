@@ -5,7 +5,7 @@
 //! calendar/   the validated calendar and its floors: pure time logic, `now` is always an argument
 //! render/     what they become: KEDA cron triggers, ScaledObjects, HPAs; no client
 //! oracle/     an independent evaluator of KEDA's cron scaler, the proof the compiled triggers are right
-//! preview     the text timeline of `calendar preview`
+//! preview/    what `calendar preview` shows: the text timeline, the SVG plot
 //! validate    resources as written -> validated values, or every reason not, with field paths
 //! component   the workload components a calendar scales (query, command, relay)
 //! ```
