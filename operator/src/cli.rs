@@ -62,7 +62,7 @@ pub enum CalendarCommand {
         file: PathBuf,
     },
     /// Print the floors over a span of days: the value at the start, then every change, with the
-    /// windows and dark periods in force.
+    /// windows and dark periods in force; or draw them as an SVG plot (`--svg`).
     Preview(PreviewArgs),
 }
 
@@ -86,6 +86,10 @@ pub struct PreviewArgs {
     /// The floor where no window is in force (a ScalingProfile's minReplicas).
     #[arg(long, default_value_t = 1)]
     pub baseline: u32,
+    /// Write the floors as an SVG step plot to OUT instead, one panel per territory and component
+    /// with the windows and dark periods as labelled bands; prints only `wrote OUT`.
+    #[arg(long, value_name = "OUT")]
+    pub svg: Option<PathBuf>,
 }
 
 fn parse_component(value: &str) -> Result<Component, String> {
@@ -137,6 +141,8 @@ pub enum CliError {
     Document(#[from] DocumentError),
     #[error("nothing rendered: {0}")]
     Render(#[from] RenderError),
+    #[error(transparent)]
+    Plot(#[from] preview::PlotError),
 }
 
 impl Cli {
@@ -145,7 +151,7 @@ impl Cli {
         match self.command {
             Command::Crdgen(args) => crdgen(&args, stdout),
             Command::Calendar(CalendarCommand::Validate { file }) => {
-                let calendar = read_calendar(&file)?;
+                let (_, calendar) = read_calendar(&file)?;
                 writeln!(
                     stdout,
                     "{}: valid ({} windows, {} dark periods, {})",
@@ -176,20 +182,23 @@ fn crdgen(args: &CrdgenArgs, stdout: &mut dyn Write) -> Result<(), CliError> {
     Ok(())
 }
 
-/// A SeasonalWindow file as a validated calendar.
-fn read_calendar(path: &Path) -> Result<Calendar, CliError> {
+/// A SeasonalWindow file as its name (`metadata.name`, else the file's) and validated calendar.
+fn read_calendar(path: &Path) -> Result<(String, Calendar), CliError> {
     let text =
         std::fs::read_to_string(path).map_err(|source| CliError::Read { path: path.to_owned(), source })?;
     let resource: SeasonalWindow = serde_saphyr::from_str(&text)
         .map_err(|e| CliError::Parse { path: path.to_owned(), reason: e.to_string() })?;
-    validate::calendar(&resource.spec).map_err(|found| CliError::Invalid { path: path.to_owned(), found })
+    let calendar = validate::calendar(&resource.spec)
+        .map_err(|found| CliError::Invalid { path: path.to_owned(), found })?;
+    let name = resource.metadata.name.unwrap_or_else(|| path.display().to_string());
+    Ok((name, calendar))
 }
 
 fn calendar_preview(args: &PreviewArgs, stdout: &mut dyn Write) -> Result<(), CliError> {
     if args.to < args.from {
         return Err(CliError::Span { from: args.from, to: args.to });
     }
-    let calendar = read_calendar(&args.file)?;
+    let (name, calendar) = read_calendar(&args.file)?;
     let replicas = Replicas::new(args.baseline, 10_000).map_err(|_| CliError::Baseline)?;
     let components: Vec<Component> = args.component.map_or(Component::ALL.to_vec(), |c| vec![c]);
     let baseline: Baseline = components.iter().map(|&c| (c, replicas)).collect();
@@ -204,8 +213,13 @@ fn calendar_preview(args: &PreviewArgs, stdout: &mut dyn Write) -> Result<(), Cl
         Some(territory) => vec![territory.clone()],
         None => preview::territories(&calendars, "any"),
     };
-    let text = preview::text(&calendars, &baseline, &territories, &components, from, to);
-    stdout.write_all(text.as_bytes()).map_err(CliError::Stdout)
+    let Some(out) = &args.svg else {
+        let text = preview::text(&calendars, &baseline, &territories, &components, from, to);
+        return stdout.write_all(text.as_bytes()).map_err(CliError::Stdout);
+    };
+    let plot = preview::svg(&calendars, &baseline, &territories, &components, from, to, &name)?;
+    write_file(out, &plot)?;
+    writeln!(stdout, "wrote {}", out.display()).map_err(CliError::Stdout)
 }
 
 fn render(args: &RenderArgs, stdout: &mut dyn Write) -> Result<(), CliError> {
@@ -350,6 +364,62 @@ mod calendar_tests {
         ])
         .unwrap_err();
         assert!(err.to_string().contains("before --from"), "{err}");
+    }
+
+    fn preview_svg(out: &Path) -> Result<String, CliError> {
+        run(&[
+            "freshplan-operator",
+            "calendar",
+            "preview",
+            "-f",
+            &example("oktoberfest.yaml"),
+            "--from",
+            "2026-09-17",
+            "--to",
+            "2026-10-06",
+            "--baseline",
+            "2",
+            "--svg",
+            out.to_str().unwrap(),
+        ])
+    }
+
+    #[test]
+    fn preview_svg_writes_a_plot_of_the_calendar() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("wiesn.svg");
+        assert_eq!(preview_svg(&out).unwrap(), format!("wrote {}\n", out.display()));
+
+        let svg = std::fs::read_to_string(&out).unwrap();
+        let doc = roxmltree::Document::parse(&svg).unwrap();
+        let root = doc.root_element();
+        assert_eq!(root.tag_name().namespace(), Some("http://www.w3.org/2000/svg"));
+        assert!(root.has_attribute("viewBox"));
+        let texts: Vec<&str> = doc
+            .descendants()
+            .filter(|n| n.has_tag_name("text"))
+            .filter_map(|n| n.text())
+            .map(str::trim)
+            .collect();
+        let title = "oktoberfest: replica floors, Thu 17 Sep 2026 to Tue 6 Oct 2026, Europe/Berlin";
+        for text in
+            [title, "BY · query", "BY · command", "BY · relay", "wiesn", "wiesn-2026-opening", "Sat 19 Sep"]
+        {
+            assert!(texts.contains(&text), "{text} in {texts:?}");
+        }
+        let lines = doc.descendants().filter(|n| n.attribute("stroke-width") == Some("2")).count();
+        assert_eq!(lines, 3);
+    }
+
+    #[test]
+    fn preview_svg_into_a_path_inside_a_file_names_the_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("plots");
+        std::fs::write(&file, "not a directory").unwrap();
+        let out = file.join("wiesn.svg");
+        let err = preview_svg(&out).unwrap_err();
+        assert!(matches!(&err, CliError::Write { path, .. } if *path == out), "{err:?}");
+        assert!(err.to_string().starts_with(&format!("cannot write {}: ", out.display())), "{err}");
     }
 }
 

@@ -5,9 +5,9 @@
 //! calendar/   the validated calendar and its floors: pure time logic, `now` is always an argument
 //! render/     what they become: KEDA cron triggers, ScaledObjects, HPAs; no client
 //! oracle/     an independent evaluator of KEDA's cron scaler, the proof the compiled triggers are right
+//! preview/    what `calendar preview` shows: the text timeline, the SVG plot
 //! plan        what a ScalingProfile asks for now: its objects, status and next requeue
 //! bundle      resources read from YAML streams, and everything generated for them (`render`)
-//! preview     the text timeline of `calendar preview`
 //! validate    resources as written -> validated values, or every reason not, with field paths
 //! component   the workload components a calendar scales (query, command, relay)
 //! ```

@@ -1,7 +1,6 @@
-//! What `calendar preview` prints: the floors of a calendar over a span, as a readable timeline,
-//! one block per territory and component. Pure: the caller reads the files.
+//! The text timeline of `calendar preview`: one block per territory and component, the floor at
+//! the start, then every change with the windows and dark periods in force.
 
-use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
 use jiff::Timestamp;
@@ -9,19 +8,6 @@ use jiff::tz::TimeZone;
 
 use crate::calendar::{Baseline, Calendar, active_dark_periods, active_windows, timeline};
 use crate::component::Component;
-
-/// The territories a calendar names; `fallback` when every window and dark period covers all.
-pub fn territories(calendars: &[Calendar], fallback: &str) -> Vec<String> {
-    let named: BTreeSet<String> = calendars
-        .iter()
-        .flat_map(|c| {
-            let windows = c.windows.iter().filter_map(|w| w.territories.as_ref());
-            let darks = c.darks.iter().filter_map(|d| d.territories.as_ref());
-            windows.chain(darks).flatten().cloned().collect::<Vec<_>>()
-        })
-        .collect();
-    if named.is_empty() { vec![fallback.to_owned()] } else { named.into_iter().collect() }
-}
 
 /// The timeline of each (territory, component): the floor at `from`, then every change with the
 /// windows and dark periods in force from then on, in the first calendar's zone.
@@ -83,6 +69,7 @@ pub fn text(
 mod tests {
     use super::*;
     use crate::calendar::Replicas;
+    use crate::preview::territories;
 
     #[test]
     fn the_timeline_names_what_is_in_force() {
