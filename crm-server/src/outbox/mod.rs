@@ -235,6 +235,15 @@ pub async fn events_after(
 
 /// Published events with `position > after`, in position order; only those of `types` when
 /// given. Under a caller's scope, the events of customers the caller can read.
+///
+/// The plan is fixed by the statement's form, not left to the planner's view of the tables: the
+/// log in position order from its primary key, and each event found by its seq, until `limit`
+/// are found. The statement is prepared once per connection, and PostgreSQL may keep a generic
+/// plan made while the outbox was nearly empty (where a scan and a hash join are cheapest) until
+/// an ANALYZE invalidates it; as a join, that plan read the whole outbox for every page, so a
+/// consumer got slower the further it fell behind (the bench's consumer lag; the test
+/// `a_page_of_the_log_reads_that_page_only`). (`LIMIT 1` keeps the lookup a subquery of its
+/// own, run per log row, which the planner cannot turn back into a join.)
 pub async fn published_after(
     conn: &mut sqlx::PgConnection,
     after: i64,
@@ -242,8 +251,11 @@ pub async fn published_after(
     limit: i64,
 ) -> Result<Vec<StoredEvent>, sqlx::Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM outbox_log l JOIN event_outbox e ON e.seq = l.seq
-          WHERE l.position > $1 AND (cardinality($2::text[]) = 0 OR e.event_type = ANY($2))
+        "SELECT {COLUMNS} FROM outbox_log l
+           CROSS JOIN LATERAL (SELECT * FROM event_outbox e
+                                WHERE e.seq = l.seq AND (cardinality($2::text[]) = 0 OR e.event_type = ANY($2))
+                                LIMIT 1) e
+          WHERE l.position > $1
           ORDER BY l.position LIMIT $3"
     )))
     .bind(after)

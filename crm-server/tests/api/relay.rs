@@ -142,6 +142,55 @@ async fn events_from_before_the_log_keep_their_positions_and_the_rest_are_publis
     assert_eq!(order, [(seqs[0], Some(1)), (seqs[1], Some(2)), (seqs[2], Some(3))]);
 }
 
+/// A page of the log reads only that page's events, by seq, however the plan was made. The
+/// statement is prepared once per connection, and PostgreSQL may keep a generic plan made while
+/// the tables were nearly empty (a scan and a hash join are cheapest then) for as long as no
+/// ANALYZE invalidates it: a consumer that started on an empty outbox then read the whole outbox
+/// for every page, slowest when it was furthest behind.
+#[tokio::test]
+async fn a_page_of_the_log_reads_that_page_only() {
+    let app = TestApp::spawn().await;
+    let id = customer(&app).await;
+    let mut conn = app.state.db.acquire().await.unwrap();
+    let as_system = "BEGIN; SELECT set_config('crm.admin', 'on', true)";
+    // Plans made on an empty log: more than the five custom plans after which PostgreSQL may
+    // switch to a generic one.
+    sqlx::raw_sql(as_system).execute(&mut *conn).await.unwrap();
+    for _ in 0..10 {
+        outbox::published_after(&mut conn, 0, &[], 50).await.unwrap();
+        outbox::published_after(&mut conn, 0, &["customer.contactability.changed".to_owned()], 50)
+            .await
+            .unwrap();
+    }
+    sqlx::raw_sql("COMMIT").execute(&mut *conn).await.unwrap();
+
+    let mut tx = app.db.pool.begin().await.unwrap();
+    for _ in 0..3000 {
+        outbox::enqueue(&mut tx, &origin(), bounce(id)).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    let published = relay::publish_batch(&app.state.db, 10_000).await.unwrap();
+    assert!(published.count >= 3000, "{published:?}");
+
+    sqlx::raw_sql(as_system).execute(&mut *conn).await.unwrap();
+    let after = published.last_position - 100;
+    for types in [vec![], vec!["customer.contactability.changed".to_owned()]] {
+        let page = outbox::published_after(&mut conn, after, &types, 50).await.unwrap();
+        let positions: Vec<i64> = page.iter().filter_map(|e| e.position).collect();
+        assert_eq!(positions, (after + 1..=after + 50).collect::<Vec<_>>());
+    }
+    // This transaction's own reads of the tables: the rows of the two pages, not more.
+    let read: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT relname::text, seq_tup_read + coalesce(idx_tup_fetch, 0) FROM pg_stat_xact_user_tables
+          WHERE relname IN ('event_outbox', 'outbox_log') ORDER BY relname",
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .unwrap();
+    sqlx::raw_sql("COMMIT").execute(&mut *conn).await.unwrap();
+    assert_eq!(read, [("event_outbox".to_owned(), 100), ("outbox_log".to_owned(), 100)]);
+}
+
 #[tokio::test]
 async fn replay_pages_through_the_log_for_whoever_can_read_the_customer() {
     let app = TestApp::spawn().await;
