@@ -4,6 +4,7 @@
 //! crd/        the resources as users write them (ScalingProfile, SeasonalWindow): spec, status; no I/O
 //! calendar/   the validated calendar and its floors: pure time logic, `now` is always an argument
 //! render/     what they become: KEDA cron triggers, ScaledObjects, HPAs; no client
+//! gateway/    what a TenantPolicy becomes in Kong (so far: the plugins annotation merge)
 //! oracle/     an independent evaluator of KEDA's cron scaler, the proof the compiled triggers are right
 //! preview/    what `calendar preview` shows: the text timeline, the SVG plot
 //! plan        what a ScalingProfile asks for now: its objects, status and next requeue
@@ -16,6 +17,7 @@ pub mod bundle;
 pub mod calendar;
 pub mod component;
 pub mod crd;
+pub mod gateway;
 pub mod oracle;
 pub mod plan;
 pub mod preview;
