@@ -49,6 +49,8 @@ const START_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long a fast shutdown may take before the server is stopped immediately (no checkpoint;
 /// crash recovery at the next start, which is safe but slower).
 const STOP_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a held lock of the data folder is waited for before it counts as another owner's.
+const LOCK_WAIT: Duration = Duration::from_secs(2);
 
 #[derive(Debug, thiserror::Error)]
 pub enum PgError {
@@ -123,10 +125,19 @@ impl Cluster {
 
         let lock =
             File::create(root.join("lock")).map_err(io_err(format!("creating {}/lock", root.display())))?;
-        match lock.try_lock() {
-            Ok(()) => {}
-            Err(fs::TryLockError::WouldBlock) => return Err(PgError::InUse(root.clone())),
-            Err(fs::TryLockError::Error(e)) => return Err(io_err("locking the data folder")(e)),
+        // A lock just released can still be held for a moment: by a process that is exiting, or
+        // by a child another thread of this process forked before its exec closed the copy of
+        // the descriptor. Only a lock held for longer means another owner.
+        let deadline = Instant::now() + LOCK_WAIT;
+        loop {
+            match lock.try_lock() {
+                Ok(()) => break,
+                Err(fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
+                    thread::sleep(Duration::from_millis(20));
+                }
+                Err(fs::TryLockError::WouldBlock) => return Err(PgError::InUse(root.clone())),
+                Err(fs::TryLockError::Error(e)) => return Err(io_err("locking the data folder")(e)),
+            }
         }
 
         let data = root.join("data");
