@@ -223,6 +223,10 @@ pub struct DatabaseArgs {
     /// Upper bound of the connection pool.
     #[arg(long, env = "CRM_DB_MAX_CONNECTIONS", default_value_t = 10)]
     pub db_max_connections: u32,
+    /// Seconds `serve` waits at startup for a PostgreSQL that is not reachable yet, retrying,
+    /// before it gives up.
+    #[arg(long, env = "CRM_DB_WAIT", value_parser = parse_seconds, default_value = "300")]
+    pub db_wait: Duration,
 }
 
 #[derive(Debug, Clone, Args)]

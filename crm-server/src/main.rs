@@ -62,9 +62,10 @@ async fn serve_on(args: &ServeArgs, database: &Database, log_filter: LogFilter) 
         let password = std::fs::read_to_string(data_dir.join("app-password"))?;
         db::ensure_app_login(database.url(), password.trim()).await.context("creating the app login")?;
     }
-    let pool = db::connect(database.app_url(), args.database.db_max_connections)
-        .await
-        .context("connecting to PostgreSQL")?;
+    let pool =
+        db::connect_waiting(database.app_url(), args.database.db_max_connections, args.database.db_wait)
+            .await
+            .context("connecting to PostgreSQL")?;
     db::check_app_role(&pool).await?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

@@ -128,6 +128,36 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, sqlx::Er
         .await
 }
 
+/// [`connect`], waiting up to `wait` for a server that is not there yet (starting, restarting, or
+/// its Service not routed yet): a process started beside its database does not exit and crash-loop
+/// because it came up first. Retries only what can pass (no connection, a server starting up or
+/// shutting down); a refused login or an unknown database fails at once. Each retry is logged.
+pub async fn connect_waiting(url: &str, max_connections: u32, wait: Duration) -> Result<PgPool, sqlx::Error> {
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut pause = Duration::from_millis(200);
+    loop {
+        match connect(url, max_connections).await {
+            Ok(pool) => return Ok(pool),
+            Err(error) if retryable(&error) && tokio::time::Instant::now() + pause < deadline => {
+                tracing::warn!(%error, retry_in_ms = pause.as_millis() as u64, "PostgreSQL is not reachable yet");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(5));
+            }
+            Err(error) => return Err(error),
+        }
+    }
+}
+
+/// Whether a failed connect can succeed later: the server is unreachable, or it answers that it is
+/// starting up or shutting down (SQLSTATE class 57, operator intervention).
+fn retryable(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| code.starts_with("57")),
+        _ => false,
+    }
+}
+
 /// Applies pending migrations. sqlx takes an advisory lock, so replicas migrating at once are safe.
 pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
     MIGRATOR.run(pool).await

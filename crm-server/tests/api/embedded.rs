@@ -32,31 +32,36 @@ fn wait_until_gone(pid: i32) -> bool {
     true
 }
 
+/// `Cluster::start`, off the async runtime (it waits for the server).
+async fn start(options: &Options) -> Cluster {
+    let options = options.clone();
+    tokio::task::spawn_blocking(move || Cluster::start(&options)).await.unwrap().unwrap()
+}
+
+/// `Cluster::stop`, off the async runtime.
+async fn stop(cluster: Cluster) {
+    tokio::task::spawn_blocking(move || cluster.stop()).await.unwrap().unwrap();
+}
+
 #[tokio::test]
 async fn a_second_start_reuses_the_data_folder() {
     let dir = tempfile::tempdir().unwrap();
     let options = options(dir.path());
 
-    let cluster = tokio::task::spawn_blocking({
-        let options = options.clone();
-        move || Cluster::start(&options)
-    })
-    .await
-    .unwrap()
-    .unwrap();
+    let cluster = start(&options).await;
     let mut conn = PgConnection::connect(&cluster.url("postgres")).await.unwrap();
     sqlx::raw_sql("CREATE TABLE kept (v int); INSERT INTO kept VALUES (7)").execute(&mut conn).await.unwrap();
     conn.close().await.unwrap();
     let pid = pid_of(dir.path());
-    tokio::task::spawn_blocking(move || cluster.stop()).await.unwrap().unwrap();
+    stop(cluster).await;
     assert!(wait_until_gone(pid), "postgres {pid} still runs after stop");
 
-    let cluster = tokio::task::spawn_blocking(move || Cluster::start(&options)).await.unwrap().unwrap();
+    let cluster = start(&options).await;
     let mut conn = PgConnection::connect(&cluster.url("postgres")).await.unwrap();
     let v: i32 = sqlx::query_scalar("SELECT v FROM kept").fetch_one(&mut conn).await.unwrap();
     assert_eq!(v, 7);
     conn.close().await.unwrap();
-    tokio::task::spawn_blocking(move || cluster.stop()).await.unwrap().unwrap();
+    stop(cluster).await;
 }
 
 #[test]
@@ -221,4 +226,36 @@ async fn the_server_refuses_to_serve_as_an_owner_or_without_an_issuer() {
     assert!(as_owner.contains("bypasses row-level security"), "{as_owner}");
     let without_issuer = run(&db.app_url, false);
     assert!(without_issuer.contains("no token issuer is configured"), "{without_issuer}");
+}
+
+/// A server started before its database waits for it instead of exiting (and crash-looping);
+/// what cannot pass by waiting, a refused login, fails at once.
+#[tokio::test]
+async fn the_first_connect_waits_for_a_database_that_comes_up_later() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = options(dir.path());
+    let cluster = start(&options).await;
+    let (url, port) = (cluster.url("postgres"), cluster.port());
+    stop(cluster).await;
+
+    let waiting = tokio::spawn({
+        let url = url.clone();
+        async move { crm_server::db::connect_waiting(&url, 1, Duration::from_secs(60)).await }
+    });
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(!waiting.is_finished(), "it gave up while the database was down: {:?}", waiting.await);
+    let cluster =
+        tokio::task::spawn_blocking(move || Cluster::start_on_port(&options, port)).await.unwrap().unwrap();
+    let pool = waiting.await.unwrap().expect("connected once the database was up");
+    let one: i32 = sqlx::query_scalar("SELECT 1").fetch_one(&pool).await.unwrap();
+    assert_eq!(one, 1);
+    pool.close().await;
+
+    let wrong = url.replacen("://freshplan:", "://freshplan:x", 1);
+    assert_ne!(wrong, url);
+    let started = Instant::now();
+    let refused = crm_server::db::connect_waiting(&wrong, 1, Duration::from_secs(60)).await;
+    assert!(matches!(refused, Err(sqlx::Error::Database(_))), "{refused:?}");
+    assert!(started.elapsed() < Duration::from_secs(30), "a refused login is not retried");
+    stop(cluster).await;
 }
