@@ -122,7 +122,7 @@ impl Bundle {
                 out.push_str(&format!("#   note: {note}\n"));
             }
             if plan.objects.is_empty() {
-                out.push_str("#   no Deployment selected\n");
+                out.push_str("#   nothing generated: no Deployment it selects can be scaled\n");
             }
             for object in &plan.objects {
                 let yaml = serde_saphyr::to_string(object).map_err(|e| RenderError {

@@ -457,6 +457,20 @@ mod render_tests {
             run(&["freshplan-operator", "render", "-f", &examples(), "--now", at, "--without-keda"]).unwrap();
         assert_eq!(kinds(&out), vec!["HorizontalPodAutoscaler"; 6]);
         assert!(out.contains("#   note: Deployment crm-query-by: the Prometheus metric"), "{out}");
+
+        // Files given one by one; without the Deployments nothing is generated, and it says so.
+        let files: Vec<String> =
+            ["scaling-profile", "oktoberfest", "christmas", "asparagus", "easter", "dark-periods"]
+                .iter()
+                .map(|name| format!("{}/{name}.yaml", examples()))
+                .collect();
+        let mut args = vec!["freshplan-operator", "render", "--now", at];
+        for file in &files {
+            args.extend(["-f", file.as_str()]);
+        }
+        let out = run(&args).unwrap();
+        assert!(out.contains("#   nothing generated: no Deployment it selects can be scaled\n"), "{out}");
+        assert_eq!(kinds(&out), Vec::<String>::new());
     }
 
     #[test]
