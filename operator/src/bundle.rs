@@ -1,6 +1,8 @@
 //! The resources of a set of YAML files, sorted by kind, and everything the operator would
 //! generate for them (`render -f DIR`). Pure: the caller reads the files.
 
+use std::fmt::Write as _;
+
 use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::{Resource, ResourceExt};
@@ -47,9 +49,9 @@ impl Bundle {
             }
             let kind = document.get("kind").and_then(Value::as_str).unwrap_or_default().to_owned();
             match kind.as_str() {
-                "ScalingProfile" => self.profiles.push(typed(document).map_err(|r| error(index, r))?),
-                "SeasonalWindow" => self.windows.push(typed(document).map_err(|r| error(index, r))?),
-                "Deployment" => self.deployments.push(typed(document).map_err(|r| error(index, r))?),
+                "ScalingProfile" => self.profiles.push(typed(&kind, document).map_err(|r| error(index, r))?),
+                "SeasonalWindow" => self.windows.push(typed(&kind, document).map_err(|r| error(index, r))?),
+                "Deployment" => self.deployments.push(typed(&kind, document).map_err(|r| error(index, r))?),
                 "" => return Err(error(index, "has no kind".to_owned())),
                 _ => {
                     let name = document.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("?");
@@ -74,10 +76,6 @@ impl Bundle {
     }
 }
 
-/// The namespace of a document that names none, as `kubectl apply` without `-n` places it.
-pub const DEFAULT_NAMESPACE: &str = "default";
-
-/// `document` as a `T`, in [`DEFAULT_NAMESPACE`] when it names none.
 /// Why a bundle renders nothing: every problem of every profile, each naming its profile.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{} problem(s):\n{}", found.len(), found.iter().map(|f| format!("  {f}")).collect::<Vec<_>>().join("\n"))]
@@ -101,28 +99,28 @@ impl Bundle {
         }
         let mut out = String::new();
         for ignored in &self.ignored {
-            out.push_str(&format!("# not read by the operator: {ignored}\n"));
+            let _ = writeln!(out, "# not read by the operator: {ignored}");
         }
         for (name, plan) in &plans {
             let backend = match plan.backend {
                 plan::Backend::Keda => "KEDA ScaledObjects",
                 plan::Backend::Hpa => "HorizontalPodAutoscalers",
             };
-            out.push_str(&format!("# ScalingProfile {name} at {now}: {backend}\n"));
+            let _ = writeln!(out, "# ScalingProfile {name} at {now}: {backend}");
             if let Some(summary) = &plan.floor_summary {
-                out.push_str(&format!("#   floors now: {summary}\n"));
+                let _ = writeln!(out, "#   floors now: {summary}");
             }
             if !plan.active_windows.is_empty() {
-                out.push_str(&format!("#   active: {}\n", plan.active_windows.join(", ")));
+                let _ = writeln!(out, "#   active: {}", plan.active_windows.join(", "));
             }
             if let Some(next) = plan.requeue_at {
-                out.push_str(&format!("#   next transition: {next}\n"));
+                let _ = writeln!(out, "#   next transition: {next}");
             }
             for note in &plan.notes {
-                out.push_str(&format!("#   note: {note}\n"));
+                let _ = writeln!(out, "#   note: {note}");
             }
             if plan.objects.is_empty() {
-                out.push_str("#   nothing generated: no Deployment it selects can be scaled\n");
+                let _ = writeln!(out, "#   nothing generated: no Deployment it selects can be scaled");
             }
             for object in &plan.objects {
                 let yaml = serde_saphyr::to_string(object).map_err(|e| RenderError {
@@ -136,8 +134,11 @@ impl Bundle {
     }
 }
 
-fn typed<T: DeserializeOwned + Resource>(document: Value) -> Result<T, String> {
-    let kind = document.get("kind").and_then(Value::as_str).unwrap_or_default().to_owned();
+/// The namespace of a document that names none, as `kubectl apply` without `-n` places it.
+pub const DEFAULT_NAMESPACE: &str = "default";
+
+/// `document`, of `kind`, as a `T`, in [`DEFAULT_NAMESPACE`] when it names none.
+fn typed<T: DeserializeOwned + Resource>(kind: &str, document: Value) -> Result<T, String> {
     let mut resource: T = serde_path_to_error::deserialize(document)
         .map_err(|e| format!("not a valid {kind}: {}: {}", e.path(), e.inner()))?;
     resource.meta_mut().namespace.get_or_insert_with(|| DEFAULT_NAMESPACE.to_owned());

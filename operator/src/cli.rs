@@ -293,13 +293,14 @@ mod tests {
 mod calendar_tests {
     use super::*;
 
-    fn run(args: &[&str]) -> Result<String, CliError> {
+    pub(super) fn run(args: &[&str]) -> Result<String, CliError> {
         let mut out = Vec::new();
         Cli::try_parse_from(args).unwrap().run(&mut out)?;
         Ok(String::from_utf8(out).unwrap())
     }
 
-    fn example(name: &str) -> String {
+    /// A file of `examples/`; `""`: the folder.
+    pub(super) fn example(name: &str) -> String {
         format!("{}/../examples/{name}", env!("CARGO_MANIFEST_DIR"))
     }
 
@@ -425,17 +426,7 @@ mod calendar_tests {
 
 #[cfg(test)]
 mod render_tests {
-    use super::*;
-
-    fn run(args: &[&str]) -> Result<String, CliError> {
-        let mut out = Vec::new();
-        Cli::try_parse_from(args).unwrap().run(&mut out)?;
-        Ok(String::from_utf8(out).unwrap())
-    }
-
-    fn examples() -> String {
-        format!("{}/../examples", env!("CARGO_MANIFEST_DIR"))
-    }
+    use super::calendar_tests::{example, run};
 
     fn kinds(stream: &str) -> Vec<String> {
         let documents: Vec<serde_json::Value> = serde_saphyr::from_multiple(stream).unwrap();
@@ -445,7 +436,7 @@ mod render_tests {
     #[test]
     fn render_prints_what_the_operator_would_create_for_a_directory() {
         let at = "2026-09-19T12:00:00+02:00";
-        let out = run(&["freshplan-operator", "render", "-f", &examples(), "--now", at]).unwrap();
+        let out = run(&["freshplan-operator", "render", "-f", &example(""), "--now", at]).unwrap();
         assert!(
             out.starts_with("# ScalingProfile crm/crm at 2026-09-19T10:00:00Z: KEDA ScaledObjects\n"),
             "{out}"
@@ -453,8 +444,8 @@ mod render_tests {
         assert!(out.contains("#   floors now: query 2-12, command 2-6, relay 1\n"), "{out}");
         assert_eq!(kinds(&out), vec!["ScaledObject"; 6]);
 
-        let out =
-            run(&["freshplan-operator", "render", "-f", &examples(), "--now", at, "--without-keda"]).unwrap();
+        let out = run(&["freshplan-operator", "render", "-f", &example(""), "--now", at, "--without-keda"])
+            .unwrap();
         assert_eq!(kinds(&out), vec!["HorizontalPodAutoscaler"; 6]);
         assert!(out.contains("#   note: Deployment crm-query-by: the Prometheus metric"), "{out}");
 
@@ -462,7 +453,7 @@ mod render_tests {
         let files: Vec<String> =
             ["scaling-profile", "oktoberfest", "christmas", "asparagus", "easter", "dark-periods"]
                 .iter()
-                .map(|name| format!("{}/{name}.yaml", examples()))
+                .map(|name| example(&format!("{name}.yaml")))
                 .collect();
         let mut args = vec!["freshplan-operator", "render", "--now", at];
         for file in &files {
@@ -476,9 +467,9 @@ mod render_tests {
     #[test]
     fn render_lists_every_problem_and_prints_nothing() {
         let dir = tempfile::tempdir().unwrap();
-        let profile = std::fs::read_to_string(format!("{}/scaling-profile.yaml", examples())).unwrap();
+        let profile = std::fs::read_to_string(example("scaling-profile.yaml")).unwrap();
         std::fs::write(dir.path().join("profile.yaml"), &profile).unwrap();
-        let oktoberfest = std::fs::read_to_string(format!("{}/oktoberfest.yaml", examples())).unwrap();
+        let oktoberfest = std::fs::read_to_string(example("oktoberfest.yaml")).unwrap();
         std::fs::write(
             dir.path().join("oktoberfest.yml"),
             oktoberfest.replace("Europe/Berlin", "Europe/Munich"),

@@ -24,7 +24,7 @@ use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{OwnerReference, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::core::{Selector, SelectorExt};
 use kube::{Resource, ResourceExt};
 use serde::Serialize;
@@ -94,13 +94,6 @@ pub struct Plan {
     pub notes: Vec<String>,
 }
 
-impl Plan {
-    /// The status's `nextTransition`.
-    pub fn next_transition(&self) -> Option<Time> {
-        self.requeue_at.map(Time)
-    }
-}
-
 /// The plan of `profile` at `now`, over the SeasonalWindows and Deployments there are (of any
 /// namespace: those of the profile's are picked here).
 pub fn plan(
@@ -146,7 +139,6 @@ pub fn plan(
         .filter(|d| d.namespace().unwrap_or_default() == namespace && selector.matches(d.labels()))
         .collect();
     selected.sort_by_key(|d| d.name_any());
-    let mut floors: BTreeMap<Component, (u32, u32)> = BTreeMap::new();
     for deployment in selected {
         let workload = match validate::workload(deployment) {
             Ok(workload) => workload,
@@ -164,17 +156,13 @@ pub fn plan(
         };
         let scaling = validate::autoscaling(&profile.spec, replicas);
         let (territory, component) = (workload.territory.as_str(), workload.component);
-        let now_floor = floor(&calendars, &baseline, territory, component, now).unwrap_or(replicas.min());
-        let mut requeue = next_transition(&calendars, &baseline, territory, component, now);
-        let object = match backend {
+        let (object, now_floor, requeue) = match backend {
             Backend::Keda => {
+                // The floor over the horizon holds the floor now and its next change too.
                 let until = now + HORIZON + SignedDuration::from_hours(24);
                 let steps = timeline(&calendars, &baseline, territory, component, now, until);
-                match cron::compile(&steps, until, now, &calendar_zone) {
-                    Ok(triggers) => {
-                        requeue = Some(requeue.map_or(triggers.next_change, |r| r.min(triggers.next_change)));
-                        Generated::ScaledObject(scaled_object::render(&workload, &owner, &scaling, &triggers))
-                    }
+                let triggers = match cron::compile(&steps, until, now, &calendar_zone) {
+                    Ok(triggers) => triggers,
                     Err(e) => {
                         plan.problems.push(Invalid {
                             path: format!("Deployment {}", workload.name),
@@ -182,20 +170,22 @@ pub fn plan(
                         });
                         continue;
                     }
-                }
+                };
+                let now_floor = steps.first().map_or(replicas.min(), |&(_, floor)| floor);
+                let next = steps.get(1).map_or(triggers.next_change, |&(at, _)| at.min(triggers.next_change));
+                let object = scaled_object::render(&workload, &owner, &scaling, &triggers);
+                (Generated::ScaledObject(object), now_floor, Some(next))
             }
             Backend::Hpa => {
+                let now_floor =
+                    floor(&calendars, &baseline, territory, component, now).unwrap_or(replicas.min());
                 let (object, warnings) = hpa::render(&workload, &owner, &scaling, now_floor);
                 plan.notes.extend(warnings.into_iter().map(|w| format!("Deployment {}: {w}", workload.name)));
-                Generated::Hpa(object)
+                let next = next_transition(&calendars, &baseline, territory, component, now);
+                (Generated::Hpa(object), now_floor, next)
             }
         };
-        plan.requeue_at = match (plan.requeue_at, requeue) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        let range = floors.entry(component).or_insert((now_floor, now_floor));
-        *range = (range.0.min(now_floor), range.1.max(now_floor));
+        plan.requeue_at = plan.requeue_at.into_iter().chain(requeue).min();
         plan.workloads.push(status(&workload, now_floor, object.kind()));
         plan.objects.push(object);
     }
@@ -203,7 +193,7 @@ pub fn plan(
         // A workload the compiler refuses holds the whole profile, as a bad calendar does.
         plan.objects.clear();
     }
-    plan.floor_summary = summary(&floors);
+    plan.floor_summary = summary(&plan.workloads);
     plan
 }
 
@@ -272,8 +262,13 @@ fn status(workload: &Workload, floor: u32, kind: GeneratedKind) -> WorkloadStatu
     }
 }
 
-/// `query 2-8, command 2-4, relay 1`.
-fn summary(floors: &BTreeMap<Component, (u32, u32)>) -> Option<String> {
+/// The lowest and highest floor per component: `query 2-8, command 2-4, relay 1`.
+fn summary(workloads: &[WorkloadStatus]) -> Option<String> {
+    let mut floors: BTreeMap<Component, (i32, i32)> = BTreeMap::new();
+    for workload in workloads {
+        let range = floors.entry(workload.component).or_insert((workload.floor, workload.floor));
+        *range = (range.0.min(workload.floor), range.1.max(workload.floor));
+    }
     let parts: Vec<String> = floors
         .iter()
         .map(
