@@ -104,18 +104,34 @@ impl SettingCatalog {
     /// schema accepts) the key's own rules; each problem named by the JSON pointer of the
     /// offending value in the request body, under `/value`.
     pub fn validate(&self, key: SettingKey, value: &Value) -> Result<(), Vec<FieldError>> {
-        let Some((_, validator)) = self.keys.get(&key) else {
+        let Some((definition, validator)) = self.keys.get(&key) else {
             return Err(vec![FieldError::new("/value", format!("no schema for {key}"))]);
         };
         let mut errors: Vec<FieldError> = validator
             .iter_errors(value)
-            .map(|e| FieldError::new(format!("/value{}", e.instance_path()), e.to_string()))
+            .map(|e| {
+                FieldError::new(format!("/value{}", e.instance_path()), describe(&definition.schema, &e))
+            })
             .collect();
         if errors.is_empty() && key == SettingKey::GatewayRateLimit {
             errors = rate_limit_rules(value);
         }
         if errors.is_empty() { Ok(()) } else { Err(errors) }
     }
+}
+
+/// The text of a schema violation. For an `anyOf`, the bare "not valid under any of the schemas"
+/// says nothing useful, so it lists what the branches accept (their descriptions) instead.
+fn describe(schema: &Value, error: &jsonschema::ValidationError<'_>) -> String {
+    if error.kind().keyword() == "anyOf"
+        && let Some(branches) = schema.pointer(&error.schema_path().to_string()).and_then(Value::as_array)
+    {
+        let accepted: Vec<&str> = branches.iter().filter_map(|b| b["description"].as_str()).collect();
+        if accepted.len() == branches.len() {
+            return format!("{} is not one of: {}", error.instance(), accepted.join("; "));
+        }
+    }
+    error.to_string()
 }
 
 /// The periods of `gateway.rateLimit`, shortest first.
@@ -305,6 +321,12 @@ mod tests {
         assert_eq!(pointers(key, bad), expected);
         assert_eq!(pointers(key, json!([])), ["/value"]);
         assert_eq!(pointers(key, json!(["10.0.0.1", "10.0.0.1"])), ["/value"]);
+        let errors = catalog().validate(key, &json!(["10.0.0.0/33"])).unwrap_err();
+        assert!(
+            errors[0].detail.starts_with("\"10.0.0.0/33\" is not one of: IPv4 address"),
+            "{}",
+            errors[0].detail
+        );
     }
 
     /// The standard library's reading of an address or CIDR block: the address parses as IPv4 or
