@@ -538,6 +538,15 @@ async fn sales_reps_may_not_touch_settings_and_the_platform_may_read_them_and_no
         )
         .await;
     new.problem(StatusCode::FORBIDDEN);
+    let contact = app
+        .send(
+            Method::POST,
+            &format!("/customers/{id}/contacts"),
+            &[("authorization", &platform), ("content-type", "application/json")],
+            r#"{"firstName": "Anna", "lastName": "Huber", "roles": ["BUYER"]}"#,
+        )
+        .await;
+    contact.problem(StatusCode::NOT_FOUND);
 }
 
 /// Row-level security, not the server's role checks, keeps settings from other roles: under a
