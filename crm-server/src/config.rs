@@ -381,7 +381,7 @@ impl std::str::FromStr for Secret {
 
 fn parse_role(s: &str) -> Result<crate::auth::UserRole, String> {
     crate::auth::UserRole::parse(s)
-        .ok_or_else(|| format!("`{s}` is not sales-rep, team-lead, chain-manager or admin"))
+        .ok_or_else(|| format!("`{s}` is not sales-rep, team-lead, chain-manager, admin or platform"))
 }
 
 fn parse_territory(s: &str) -> Result<String, String> {

@@ -8,6 +8,7 @@ use tokio::sync::watch;
 use crate::auth::Verifier;
 use crate::config::{HttpArgs, Role};
 use crate::domain::fields::FieldCatalog;
+use crate::domain::settings::keys::SettingCatalog;
 use crate::metrics::Metrics;
 use crate::telemetry::LogFilter;
 
@@ -23,6 +24,8 @@ pub struct AppState {
     /// The field catalog, loaded at start: it changes only with migrations, which come with a
     /// new release.
     pub catalog: Arc<FieldCatalog>,
+    /// The setting keys with their compiled schemas; part of the binary.
+    pub settings: Arc<SettingCatalog>,
     /// Verifies bearer tokens.
     pub verifier: Arc<Verifier>,
     /// The last outbox position known to be published: raised by the relay of this process or
@@ -43,6 +46,7 @@ impl AppState {
         verifier: Verifier,
     ) -> anyhow::Result<Self> {
         let catalog = Arc::new(crate::db::fields::load_catalog(&db).await?);
+        let settings = Arc::new(SettingCatalog::new().map_err(anyhow::Error::msg)?);
         Ok(AppState {
             db,
             role,
@@ -50,6 +54,7 @@ impl AppState {
             metrics: Arc::new(Metrics::new()),
             log_filter,
             catalog,
+            settings,
             verifier: Arc::new(verifier),
             published: Arc::new(watch::Sender::new(0)),
             stopping: Arc::new(watch::Sender::new(false)),

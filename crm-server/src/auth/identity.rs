@@ -17,11 +17,14 @@ pub enum UserRole {
     TeamLead,
     ChainManager,
     Admin,
+    /// The operator and the platform team: reads the settings registry and its events, and no
+    /// customer data at all (its scope names no territory, chain or admin right).
+    Platform,
 }
 
 impl UserRole {
-    pub const ALL: [UserRole; 4] =
-        [UserRole::SalesRep, UserRole::TeamLead, UserRole::ChainManager, UserRole::Admin];
+    pub const ALL: [UserRole; 5] =
+        [UserRole::SalesRep, UserRole::TeamLead, UserRole::ChainManager, UserRole::Admin, UserRole::Platform];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -29,6 +32,7 @@ impl UserRole {
             UserRole::TeamLead => "team-lead",
             UserRole::ChainManager => "chain-manager",
             UserRole::Admin => "admin",
+            UserRole::Platform => "platform",
         }
     }
 
@@ -110,12 +114,13 @@ impl Identity {
     }
 
     /// The scope the policies enforce: territories count for team leads and sales reps, chains
-    /// for chain managers; admins see everything.
+    /// for chain managers; admins see everything; the platform role only the settings registry.
     pub fn scope(&self) -> Scope {
         let territories_if = |role| if self.has(role) { self.territories.clone() } else { Vec::new() };
         Scope {
             user: Some(self.subject.clone()),
             admin: self.has(UserRole::Admin),
+            platform: self.has(UserRole::Platform),
             lead_territories: territories_if(UserRole::TeamLead),
             rep_territories: territories_if(UserRole::SalesRep),
             chains: if self.has(UserRole::ChainManager) { self.chains.clone() } else { Vec::new() },
@@ -183,5 +188,15 @@ mod tests {
         let scope = Identity::from_claims(&claims, &ClaimNames::default()).unwrap().scope();
         assert_eq!(scope.rep_territories, ["BY"]);
         assert!(scope.lead_territories.is_empty() && scope.chains.is_empty() && !scope.admin);
+    }
+
+    #[test]
+    fn the_platform_role_grants_no_territory_chain_or_admin_right_whatever_the_claims_say() {
+        let claims = json!({"sub": "operator", "roles": ["platform"], "territories": ["BY"],
+                            "chains": ["6f1c7a8e-2b1d-4c3e-9f0a-1b2c3d4e5f60"]});
+        let scope = Identity::from_claims(&claims, &ClaimNames::default()).unwrap().scope();
+        assert!(scope.platform);
+        assert!(!scope.admin && scope.lead_territories.is_empty() && scope.rep_territories.is_empty());
+        assert!(scope.chains.is_empty());
     }
 }

@@ -17,6 +17,7 @@ pub mod projection;
 pub mod samples;
 pub mod scope;
 pub mod search;
+pub mod settings;
 
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};

@@ -10,6 +10,9 @@ use crate::domain::customer::is_territory;
 pub struct Scope {
     pub user: Option<String>,
     pub admin: bool,
+    /// The platform role: reads the settings registry and its events (the settings migration's
+    /// policies); grants nothing on customer data.
+    pub platform: bool,
     pub lead_territories: Vec<String>,
     pub rep_territories: Vec<String>,
     pub chains: Vec<Uuid>,
@@ -31,9 +34,11 @@ impl Scope {
         let territories = |ts: &[String]| list(ts.iter().filter(|t| is_territory(t)).cloned().collect());
         format!(
             "BEGIN; SELECT set_config('crm.user', convert_from(decode('{hex}', 'hex'), 'UTF8'), true), \
-             set_config('crm.admin', '{}', true), set_config('crm.lead_territories', '{}', true), \
-             set_config('crm.rep_territories', '{}', true), set_config('crm.chains', '{}', true)",
+             set_config('crm.admin', '{}', true), set_config('crm.platform', '{}', true), \
+             set_config('crm.lead_territories', '{}', true), set_config('crm.rep_territories', '{}', true), \
+             set_config('crm.chains', '{}', true)",
             if self.admin { "on" } else { "off" },
+            if self.platform { "on" } else { "off" },
             territories(&self.lead_territories),
             territories(&self.rep_territories),
             list(self.chains.iter().map(Uuid::to_string).collect()),
@@ -56,6 +61,7 @@ mod tests {
         let scope = Scope {
             user: Some("o'hara".into()),
             admin: false,
+            platform: true,
             lead_territories: vec!["BY".into(), "NRW".into()],
             rep_territories: vec![],
             chains: vec![Uuid::nil()],
@@ -68,6 +74,10 @@ mod tests {
             "{sql}"
         );
         assert!(sql.contains("set_config('crm.lead_territories', '{BY,NRW}', true)"), "{sql}");
+        assert!(
+            sql.contains("set_config('crm.admin', 'off', true), set_config('crm.platform', 'on', true)"),
+            "{sql}"
+        );
         assert!(sql.contains("set_config('crm.rep_territories', '{}', true)"), "{sql}");
         assert!(sql.contains("'{00000000-0000-0000-0000-000000000000}'"), "{sql}");
     }
@@ -79,7 +89,7 @@ mod tests {
         fn no_value_can_break_out_of_its_literal(subject in "\\PC{0,40}", territory in "\\PC{0,5}") {
             let scope = Scope { user: Some(subject), rep_territories: vec![territory], ..Scope::default() };
             let sql = scope.begin_sql();
-            prop_assert_eq!(sql.matches('\'').count(), 24, "{}", sql);
+            prop_assert_eq!(sql.matches('\'').count(), 28, "{}", sql);
             prop_assert_eq!(sql.matches(';').count(), 1, "{}", sql);
         }
     }

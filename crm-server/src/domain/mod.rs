@@ -10,4 +10,5 @@ pub mod fields;
 pub mod merge_patch;
 pub mod projection;
 pub mod sample;
+pub mod settings;
 pub mod sla;

@@ -25,6 +25,7 @@ pub mod preconditions;
 pub mod problem;
 mod projection;
 mod samples;
+mod settings;
 
 use std::future::{Future, IntoFuture};
 use std::time::Duration;
@@ -63,6 +64,7 @@ use crate::state::AppState;
         (name = "cockpit", description = "KPIs of the sales cockpit and overdue SLA items"),
         (name = "events", description = "The published event log: replay, live stream, and inbound events for the automations"),
         (name = "samples", description = "Cook&Fresh product samples, their lifecycle, the product catalog and kits"),
+        (name = "settings", description = "The settings registry: tenant and org scoped gateway policy, versioned and audited; the operator's source of policy"),
         (name = "operations", description = "Health, readiness, metrics and run-time settings"),
     ),
 )]
@@ -86,7 +88,8 @@ fn api_router(role: Role) -> OpenApiRouter<AppState> {
             .merge(samples::queries())
             .merge(activities::queries())
             .merge(cockpit::queries())
-            .merge(events::queries());
+            .merge(events::queries())
+            .merge(settings::queries());
     }
     if role.serves_commands() {
         router = router
@@ -95,7 +98,8 @@ fn api_router(role: Role) -> OpenApiRouter<AppState> {
             .merge(fields::commands())
             .merge(samples::commands())
             .merge(activities::commands())
-            .merge(events::commands());
+            .merge(events::commands())
+            .merge(settings::commands());
     }
     router
 }

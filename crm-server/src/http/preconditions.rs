@@ -1,4 +1,5 @@
-//! Optimistic concurrency: strong ETags and `If-Match` (RFC 9110, section 13.1.1).
+//! Optimistic concurrency and conditional reads: strong ETags, `If-Match` (RFC 9110, section
+//! 13.1.1) and `If-None-Match` (section 13.1.2).
 //!
 //! Each resource's ETag is a letter naming the resource kind and its version number, e.g. `"c12"`
 //! for version 12 of a customer and `"f7"` for its dynamic fields, so a tag of one resource never
@@ -7,7 +8,7 @@
 
 use axum::extract::FromRequestParts;
 use axum::http::HeaderValue;
-use axum::http::header::{ETAG, IF_MATCH};
+use axum::http::header::{ETAG, IF_MATCH, IF_NONE_MATCH};
 use axum::http::request::Parts;
 
 use crate::error::{Error, FieldError};
@@ -19,6 +20,9 @@ pub enum Tagged {
     CustomerFields,
     Contact,
     Sample,
+    /// A value of the settings registry; its version is the number of its last change, unique
+    /// across the registry.
+    Setting,
 }
 
 impl Tagged {
@@ -28,6 +32,7 @@ impl Tagged {
             Tagged::CustomerFields => 'f',
             Tagged::Contact => 'p',
             Tagged::Sample => 's',
+            Tagged::Setting => 'k',
         }
     }
 
@@ -42,6 +47,7 @@ impl Tagged {
             Tagged::CustomerFields => "customer's fields",
             Tagged::Contact => "contact",
             Tagged::Sample => "sample",
+            Tagged::Setting => "setting",
         }
     }
 
@@ -55,9 +61,13 @@ impl Tagged {
     }
 
     pub fn header(self, version: i64) -> (axum::http::HeaderName, HeaderValue) {
-        let value = HeaderValue::from_str(&self.etag(version)).unwrap_or(HeaderValue::from_static("\"\""));
-        (ETAG, value)
+        etag_header(&self.etag(version))
     }
+}
+
+/// An `ETag` header with `etag` (quoted, as built by this module).
+pub fn etag_header(etag: &str) -> (axum::http::HeaderName, HeaderValue) {
+    (ETAG, HeaderValue::from_str(etag).unwrap_or(HeaderValue::from_static("\"\"")))
 }
 
 /// The request's `If-Match`.
@@ -139,6 +149,54 @@ fn parse_tags(value: &str) -> Option<Vec<String>> {
     (!tags.is_empty()).then_some(tags)
 }
 
+/// The request's `If-None-Match`: on a read, a matching tag means the client's copy is current
+/// (304); on a write, that the write must not happen (`*`: not over an existing resource).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IfNoneMatch {
+    Absent,
+    Any,
+    Tags(Vec<String>),
+}
+
+impl IfNoneMatch {
+    /// Whether the header matches a resource whose current strong tag is `current` (`None`: there
+    /// is no current resource). Uses weak comparison, as RFC 9110 asks for If-None-Match: `W/"k3"`
+    /// matches `"k3"`.
+    pub fn matches(&self, current: Option<&str>) -> bool {
+        match (self, current) {
+            (IfNoneMatch::Absent, _) | (_, None) => false,
+            (IfNoneMatch::Any, Some(_)) => true,
+            (IfNoneMatch::Tags(tags), Some(current)) => {
+                tags.iter().any(|t| t.strip_prefix("W/").unwrap_or(t) == current)
+            }
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for IfNoneMatch {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Error> {
+        let values: Vec<&HeaderValue> = parts.headers.get_all(IF_NONE_MATCH).iter().collect();
+        if values.is_empty() {
+            return Ok(IfNoneMatch::Absent);
+        }
+        let malformed = || Error::BadRequest {
+            detail: "If-None-Match is not `*` or a list of entity tags".into(),
+            errors: vec![FieldError::parameter("If-None-Match", "e.g. If-None-Match: \"k3\"")],
+        };
+        let mut tags = Vec::new();
+        for value in values {
+            let text = value.to_str().map_err(|_| malformed())?.trim();
+            if text == "*" {
+                return Ok(IfNoneMatch::Any);
+            }
+            tags.extend(parse_tags(text).ok_or_else(malformed)?);
+        }
+        Ok(IfNoneMatch::Tags(tags))
+    }
+}
+
 impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
     type Rejection = Error;
 
@@ -187,6 +245,15 @@ mod tests {
     fn weak_tags_never_match() {
         let tags = IfMatch::Tags(parse_tags("W/\"c3\", \"c4\"").unwrap());
         assert_eq!(tags.expected(Tagged::Customer, true).unwrap(), Expected::OneOf(vec![4]));
+    }
+
+    #[test]
+    fn if_none_match_compares_weakly_and_star_matches_only_what_exists() {
+        let tags = IfNoneMatch::Tags(parse_tags("W/\"k3\", \"k4\"").unwrap());
+        assert!(tags.matches(Some("\"k3\"")) && tags.matches(Some("\"k4\"")));
+        assert!(!tags.matches(Some("\"k5\"")) && !tags.matches(None));
+        assert!(IfNoneMatch::Any.matches(Some("\"k1\"")) && !IfNoneMatch::Any.matches(None));
+        assert!(!IfNoneMatch::Absent.matches(Some("\"k1\"")));
     }
 
     #[test]

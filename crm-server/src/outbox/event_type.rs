@@ -58,6 +58,7 @@ event_types! {
     CustomerPersonalDataRemoved => "customer.personal_data.removed" v 1 about "customer";
     LeadConverted => "lead.converted" v 1 about "lead";
     EmailBounce => "email.bounce" v 1 about "customer";
+    SettingsChanged => "settings.changed" v 1 about "settings";
 }
 
 impl EventType {

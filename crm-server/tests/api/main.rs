@@ -20,3 +20,4 @@ mod repository;
 mod retention;
 mod samples;
 mod search;
+mod settings;
