@@ -113,7 +113,13 @@ pub fn compile(
     let relevant: Vec<Segment> = segments(steps, until, now)?
         .into_iter()
         .filter(|s| s.end > now && s.start < horizon_end)
-        .map(|s| Segment { start: s.start.max(now_minute), end: s.end.min(horizon_end), floor: s.floor })
+        // The stretch under way starts on the minute even when `now`, and so the first step of
+        // a timeline that begins at `now`, does not.
+        .map(|s| Segment {
+            start: if s.start <= now { now_minute } else { s.start },
+            end: s.end.min(horizon_end),
+            floor: s.floor,
+        })
         .collect();
     let min_replica_count = relevant.iter().map(|s| s.floor).min().ok_or(CompileError::NoFloorAt(now))?;
 

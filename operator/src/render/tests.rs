@@ -110,3 +110,19 @@ fn an_hpa_is_what_the_api_server_accepts_and_says_what_it_left_out() {
     broken["spec"]["maxReplicas"] = json!("many");
     assert!(!upstream::violations(&schema, &broken).is_empty());
 }
+
+#[test]
+fn a_now_between_minutes_compiles_as_its_minute() {
+    // The controller and `render` without --now compile at the clock's instant, seconds and all;
+    // the timeline then starts there. The stretch under way starts on its minute.
+    let tz = TimeZone::get("Europe/Berlin").unwrap();
+    let at = |s: &str| s.parse::<jiff::civil::DateTime>().unwrap().to_zoned(tz.clone()).unwrap().timestamp();
+    let whole = at("2026-09-19T10:00");
+    let steps = |now| vec![(now, 8), (at("2026-10-05T00:00"), 2)];
+    let until = |now| now + HORIZON + SignedDuration::from_hours(24);
+    let expected = cron::compile(&steps(whole), until(whole), whole, &tz).unwrap();
+    let now = at("2026-09-19T10:00:49.550696451");
+    let compiled = cron::compile(&steps(now), until(now), now, &tz).unwrap();
+    assert_eq!(compiled.triggers, expected.triggers);
+    assert_eq!(compiled.min_replica_count, expected.min_replica_count);
+}
