@@ -1,6 +1,8 @@
 //! The resources of a set of YAML files, sorted by kind, and everything the operator would
 //! generate for them (`render -f DIR`). Pure: the caller reads the files.
 
+mod policies;
+
 use std::fmt::Write as _;
 
 use jiff::Timestamp;
@@ -9,7 +11,9 @@ use kube::{Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::crd::{ScalingProfile, SeasonalWindow};
+pub use self::policies::{Format, PolicyPlan};
+use crate::crd::{ScalingProfile, SeasonalWindow, TenantPolicy};
+use crate::gateway::settings::EffectiveSettings;
 use crate::plan::{self, Plan};
 
 /// The resources the operator reads, from any number of YAML streams.
@@ -18,6 +22,7 @@ pub struct Bundle {
     pub profiles: Vec<ScalingProfile>,
     pub windows: Vec<SeasonalWindow>,
     pub deployments: Vec<Deployment>,
+    pub policies: Vec<TenantPolicy>,
     /// `Kind name` of the documents of other kinds, which the operator does not read.
     pub ignored: Vec<String>,
 }
@@ -52,6 +57,7 @@ impl Bundle {
                 "ScalingProfile" => self.profiles.push(typed(&kind, document).map_err(|r| error(index, r))?),
                 "SeasonalWindow" => self.windows.push(typed(&kind, document).map_err(|r| error(index, r))?),
                 "Deployment" => self.deployments.push(typed(&kind, document).map_err(|r| error(index, r))?),
+                "TenantPolicy" => self.policies.push(typed(&kind, document).map_err(|r| error(index, r))?),
                 "" => return Err(error(index, "has no kind".to_owned())),
                 _ => {
                     let name = document.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("?");
@@ -83,17 +89,34 @@ pub struct RenderError {
     pub found: Vec<String>,
 }
 
+/// How a bundle is rendered.
+#[derive(Debug, Clone, Default)]
+pub struct RenderOptions {
+    /// Whether `mode: auto` finds KEDA's CRDs.
+    pub keda_installed: bool,
+    pub now: Timestamp,
+    /// The CRM's effective settings per tenant and org; None: not read.
+    pub settings: Option<Vec<EffectiveSettings>>,
+    pub format: Format,
+}
+
 impl Bundle {
-    /// Every object the operator would create for the bundle at `now`, as one YAML stream: per
-    /// profile a comment block (backend, floors now, next transition, what was left out), then
-    /// its objects. Nothing when any profile holds (see [`plan`]): a partial render would hide
-    /// that the cluster keeps the objects of the last good calendar.
-    pub fn render(&self, keda_installed: bool, now: Timestamp) -> Result<String, RenderError> {
-        let plans = self.plans(keda_installed, now);
-        let found: Vec<String> = plans
+    /// Every object the operator would create for the bundle, as one YAML stream: per
+    /// ScalingProfile and TenantPolicy a comment block saying what it is made of, then its
+    /// objects (as decK, a decK file per TenantPolicy; ScalingProfiles have no decK form). Nothing
+    /// when any resource holds: for a ScalingProfile that is a problem of its calendars (see
+    /// [`plan`]), for a TenantPolicy one the API server would refuse or a conflict with another.
+    /// A partial render would hide that the cluster keeps the objects of the last good spec.
+    pub fn render(&self, options: &RenderOptions) -> Result<String, RenderError> {
+        let plans = self.plans(options.keda_installed, options.now);
+        let mut found: Vec<String> = plans
             .iter()
             .flat_map(|(name, plan)| plan.problems.iter().map(move |p| format!("ScalingProfile {name}: {p}")))
             .collect();
+        let policies = self.policy_plans(options.settings.as_deref()).unwrap_or_else(|problems| {
+            found.extend(problems);
+            Vec::new()
+        });
         if !found.is_empty() {
             return Err(RenderError { found });
         }
@@ -101,37 +124,63 @@ impl Bundle {
         for ignored in &self.ignored {
             let _ = writeln!(out, "# not read by the operator: {ignored}");
         }
+        let cannot_write = |what: &str, e: &dyn std::fmt::Display| RenderError {
+            found: vec![format!("{what}: cannot write an object as YAML: {e}")],
+        };
         for (name, plan) in &plans {
-            let backend = match plan.backend {
-                plan::Backend::Keda => "KEDA ScaledObjects",
-                plan::Backend::Hpa => "HorizontalPodAutoscalers",
-            };
-            let _ = writeln!(out, "# ScalingProfile {name} at {now}: {backend}");
-            if let Some(summary) = &plan.floor_summary {
-                let _ = writeln!(out, "#   floors now: {summary}");
+            if options.format == Format::Deck {
+                let _ = writeln!(
+                    out,
+                    "# ScalingProfile {name}: not rendered as decK (its objects are Kubernetes objects)"
+                );
+                continue;
             }
-            if !plan.active_windows.is_empty() {
-                let _ = writeln!(out, "#   active: {}", plan.active_windows.join(", "));
-            }
-            if let Some(next) = plan.requeue_at {
-                let _ = writeln!(out, "#   next transition: {next}");
-            }
-            for note in &plan.notes {
-                let _ = writeln!(out, "#   note: {note}");
-            }
-            if plan.objects.is_empty() {
-                let _ = writeln!(out, "#   nothing generated: no Deployment it selects can be scaled");
-            }
+            out.push_str(&profile_comment(name, plan, options.now));
             for object in &plan.objects {
-                let yaml = serde_saphyr::to_string(object).map_err(|e| RenderError {
-                    found: vec![format!("ScalingProfile {name}: cannot write an object as YAML: {e}")],
-                })?;
+                let yaml = serde_saphyr::to_string(object).map_err(|e| cannot_write(name, &e))?;
+                out.push_str("---\n");
+                out.push_str(&yaml);
+            }
+        }
+        for plan in &policies {
+            let (comment, documents) =
+                policies::render(plan, options.format).map_err(|e| cannot_write(&plan.name, &e))?;
+            out.push_str(&comment);
+            for document in documents {
+                let yaml = serde_saphyr::to_string(&document).map_err(|e| cannot_write(&plan.name, &e))?;
                 out.push_str("---\n");
                 out.push_str(&yaml);
             }
         }
         Ok(out)
     }
+}
+
+/// What a ScalingProfile's plan says before its objects: backend, floors now, next transition,
+/// what was left out.
+fn profile_comment(name: &str, plan: &Plan, now: Timestamp) -> String {
+    let mut out = String::new();
+    let backend = match plan.backend {
+        plan::Backend::Keda => "KEDA ScaledObjects",
+        plan::Backend::Hpa => "HorizontalPodAutoscalers",
+    };
+    let _ = writeln!(out, "# ScalingProfile {name} at {now}: {backend}");
+    if let Some(summary) = &plan.floor_summary {
+        let _ = writeln!(out, "#   floors now: {summary}");
+    }
+    if !plan.active_windows.is_empty() {
+        let _ = writeln!(out, "#   active: {}", plan.active_windows.join(", "));
+    }
+    if let Some(next) = plan.requeue_at {
+        let _ = writeln!(out, "#   next transition: {next}");
+    }
+    for note in &plan.notes {
+        let _ = writeln!(out, "#   note: {note}");
+    }
+    if plan.objects.is_empty() {
+        let _ = writeln!(out, "#   nothing generated: no Deployment it selects can be scaled");
+    }
+    out
 }
 
 /// The namespace of a document that names none, as `kubectl apply` without `-n` places it.

@@ -5,10 +5,11 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Parser, Subcommand};
-use freshplan_operator::bundle::{Bundle, DocumentError, RenderError};
+use freshplan_operator::bundle::{Bundle, DocumentError, Format, RenderError, RenderOptions};
 use freshplan_operator::calendar::{Baseline, Calendar, Replicas};
 use freshplan_operator::component::Component;
 use freshplan_operator::crd::{self, CrdError, SeasonalWindow};
+use freshplan_operator::gateway::settings::EffectiveSettings;
 use freshplan_operator::{preview, validate};
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
@@ -33,8 +34,8 @@ pub enum Command {
     /// Check and preview SeasonalWindow calendars, without a cluster.
     #[command(subcommand)]
     Calendar(CalendarCommand),
-    /// Print every object the operator would create for the ScalingProfiles, SeasonalWindows and
-    /// Deployments in the given files, as a YAML stream, without a cluster.
+    /// Print every object the operator would create for the ScalingProfiles, SeasonalWindows,
+    /// Deployments and TenantPolicies in the given files, as a YAML stream, without a cluster.
     Render(RenderArgs),
 }
 
@@ -51,6 +52,21 @@ pub struct RenderArgs {
     /// (default: as with KEDA installed).
     #[arg(long)]
     pub without_keda: bool,
+    /// The CRM's effective settings to overlay on TenantPolicies that have a `settingsRef`: a
+    /// JSON or YAML file of one or more answers of `GET /settings/effective`, one per tenant and
+    /// org (repeatable).
+    #[arg(long, value_name = "FILE")]
+    pub settings: Vec<PathBuf>,
+    /// TenantPolicies as Kong Ingress Controller objects (`kic`) or as decK files (`deck`).
+    #[arg(long, value_enum, default_value_t = FormatArg::Kic)]
+    pub format: FormatArg,
+}
+
+/// `--format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FormatArg {
+    Kic,
+    Deck,
 }
 
 #[derive(Debug, Subcommand)]
@@ -139,6 +155,8 @@ pub enum CliError {
     Baseline,
     #[error(transparent)]
     Document(#[from] DocumentError),
+    #[error("{}, document {index}: not effective settings: {reason}", path.display())]
+    Settings { path: PathBuf, index: usize, reason: String },
     #[error("nothing rendered: {0}")]
     Render(#[from] RenderError),
     #[error(transparent)]
@@ -231,9 +249,45 @@ fn render(args: &RenderArgs, stdout: &mut dyn Write) -> Result<(), CliError> {
             bundle.add_stream(&file.display().to_string(), &text)?;
         }
     }
-    let now = args.now.unwrap_or_else(jiff::Timestamp::now);
-    let yaml = bundle.render(!args.without_keda, now)?;
+    let mut settings = Vec::new();
+    for path in &args.settings {
+        settings.extend(read_settings(path)?);
+    }
+    let options = RenderOptions {
+        keda_installed: !args.without_keda,
+        now: args.now.unwrap_or_else(jiff::Timestamp::now),
+        settings: (!args.settings.is_empty()).then_some(settings),
+        format: match args.format {
+            FormatArg::Kic => Format::Kic,
+            FormatArg::Deck => Format::Deck,
+        },
+    };
+    let yaml = bundle.render(&options)?;
     stdout.write_all(yaml.as_bytes()).map_err(CliError::Stdout)
+}
+
+/// The effective settings in `path`: documents (YAML reads JSON too) that are each one answer of
+/// the registry, or a list of them.
+fn read_settings(path: &Path) -> Result<Vec<EffectiveSettings>, CliError> {
+    let text =
+        std::fs::read_to_string(path).map_err(|source| CliError::Read { path: path.to_owned(), source })?;
+    let invalid = |index: usize, reason: String| CliError::Settings { path: path.to_owned(), index, reason };
+    let documents: Vec<serde_json::Value> =
+        serde_saphyr::from_multiple(&text).map_err(|e| invalid(1, e.to_string()))?;
+    let mut settings = Vec::new();
+    for (n, document) in documents.into_iter().enumerate() {
+        let answers = match document {
+            serde_json::Value::Null => continue,
+            serde_json::Value::Array(answers) => answers,
+            answer => vec![answer],
+        };
+        for answer in answers {
+            let parsed = serde_path_to_error::deserialize(answer)
+                .map_err(|e| invalid(n + 1, format!("{}: {}", e.path(), e.inner())))?;
+            settings.push(parsed);
+        }
+    }
+    Ok(settings)
 }
 
 /// `path` itself, or the YAML files directly in it, in name order.
@@ -433,6 +487,11 @@ mod render_tests {
         documents.iter().map(|d| d["kind"].as_str().unwrap_or_default().to_owned()).collect()
     }
 
+    /// The kinds a ScalingProfile generates, in order.
+    fn scaling_kinds(stream: &str) -> Vec<String> {
+        kinds(stream).into_iter().filter(|k| k == "ScaledObject" || k == "HorizontalPodAutoscaler").collect()
+    }
+
     #[test]
     fn render_prints_what_the_operator_would_create_for_a_directory() {
         let at = "2026-09-19T12:00:00+02:00";
@@ -442,11 +501,11 @@ mod render_tests {
             "{out}"
         );
         assert!(out.contains("#   floors now: query 2-12, command 2-6, relay 1\n"), "{out}");
-        assert_eq!(kinds(&out), vec!["ScaledObject"; 6]);
+        assert_eq!(scaling_kinds(&out), vec!["ScaledObject"; 6]);
 
         let out = run(&["freshplan-operator", "render", "-f", &example(""), "--now", at, "--without-keda"])
             .unwrap();
-        assert_eq!(kinds(&out), vec!["HorizontalPodAutoscaler"; 6]);
+        assert_eq!(scaling_kinds(&out), vec!["HorizontalPodAutoscaler"; 6]);
         assert!(out.contains("#   note: Deployment crm-query-by: the Prometheus metric"), "{out}");
 
         // Files given one by one; without the Deployments nothing is generated, and it says so.
@@ -462,6 +521,102 @@ mod render_tests {
         let out = run(&args).unwrap();
         assert!(out.contains("#   nothing generated: no Deployment it selects can be scaled\n"), "{out}");
         assert_eq!(kinds(&out), Vec::<String>::new());
+    }
+
+    #[test]
+    fn render_overlays_settings_on_tenant_policies_for_kic_and_deck() {
+        let (policies, settings) = (example("tenant-policies.yaml"), example("settings.json"));
+        let out = run(&["freshplan-operator", "render", "-f", &policies, "--settings", &settings]).unwrap();
+        assert!(out.starts_with("# TenantPolicy crm/acme: tenant acme, Kong consumer acme\n"), "{out}");
+        assert!(
+            out.contains(
+                "#   CRM settings version 42: applied gateway.rateLimit, gateway.requestSizeLimit\n"
+            ),
+            "{out}"
+        );
+        assert!(out.contains("#   setting gateway.ipAllowlist (from tenant:acme) not applied: "), "{out}");
+        assert!(
+            out.contains("#   Ingress crm-acme-samples: konghq.com/plugins gets acme-pre-function,"),
+            "{out}"
+        );
+        assert!(
+            out.contains("#   note: kaiserhof-munich-openid-connect is a Kong Enterprise plugin"),
+            "{out}"
+        );
+        let documents: Vec<serde_json::Value> = serde_saphyr::from_multiple(&out).unwrap();
+        let limit = documents.iter().find(|d| d["metadata"]["name"] == "acme-rate-limiting").unwrap();
+        assert_eq!(limit["config"]["minute"], 900, "the setting's limit, not the spec's 600");
+        assert_eq!(kinds(&out).iter().filter(|k| *k == "KongConsumer").count(), 3);
+
+        // Without --settings the spec alone, and it says so.
+        let out = run(&["freshplan-operator", "render", "-f", &policies]).unwrap();
+        assert!(out.contains("#   CRM settings not read (render --settings FILE overlays them)\n"), "{out}");
+
+        let out = run(&[
+            "freshplan-operator",
+            "render",
+            "-f",
+            &example(""),
+            "--format",
+            "deck",
+            "--settings",
+            &settings,
+        ])
+        .unwrap();
+        assert!(out.contains("# ScalingProfile crm/crm: not rendered as decK"), "{out}");
+        let files: Vec<serde_json::Value> = serde_saphyr::from_multiple(&out).unwrap();
+        let tags: Vec<&str> = files.iter().map(|f| f["_info"]["select_tags"][0].as_str().unwrap()).collect();
+        assert_eq!(
+            tags,
+            ["freshplan-tenant-acme", "freshplan-tenant-bergblick", "freshplan-tenant-kaiserhof-org-munich"]
+        );
+        assert!(
+            out.contains("#   deck gateway sync --select-tag freshplan-tenant-acme <this file>\n"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn render_refuses_bad_settings_files_and_policies_that_claim_the_same_target() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = dir.path().join("settings.yaml");
+        std::fs::write(
+            &settings,
+            "tenant: acme\nversion: 1\nsettings: {}\n---\ntenant: acme\nversion: one\nsettings: {}\n",
+        )
+        .unwrap();
+        let policies = example("tenant-policies.yaml");
+        let err =
+            run(&["freshplan-operator", "render", "-f", &policies, "--settings", settings.to_str().unwrap()])
+                .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with(&format!("{}, document 2: not effective settings: version", settings.display())),
+            "{err}"
+        );
+
+        let text = std::fs::read_to_string(&policies).unwrap();
+        let file = dir.path().join("policies.yaml");
+        let twin = text.split("\n---\n").next().unwrap().replace("name: acme\n", "name: acme-twin\n");
+        std::fs::write(&file, format!("{text}---\n{twin}")).unwrap();
+        let err =
+            run(&["freshplan-operator", "render", "-f", file.to_str().unwrap()]).unwrap_err().to_string();
+        assert!(err.starts_with("nothing rendered: "), "{err}");
+        for conflict in [
+            "Ingress crm-acme in namespace crm is a target of TenantPolicies crm/acme and crm/acme-twin",
+            "consumer acme is claimed by TenantPolicies crm/acme and crm/acme-twin",
+            "key id acme-2026 is claimed by TenantPolicies crm/acme and crm/acme-twin",
+        ] {
+            assert!(err.contains(conflict), "{err}");
+        }
+
+        std::fs::write(&file, text.replace("minute: 600", "minute: 6")).unwrap();
+        let err =
+            run(&["freshplan-operator", "render", "-f", file.to_str().unwrap()]).unwrap_err().to_string();
+        assert!(
+            err.contains("TenantPolicy crm/acme: spec.rateLimit.limits: limits must not decrease"),
+            "{err}"
+        );
     }
 
     #[test]

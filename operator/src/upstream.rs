@@ -40,3 +40,11 @@ pub fn violations(schema: &Value, instance: &Value) -> Vec<String> {
     let validator = jsonschema::validator_for(schema).expect("a valid schema");
     validator.iter_errors(instance).map(|e| format!("{} at {}", e, e.instance_path())).collect()
 }
+
+/// The JSON Schema of Kong plugin `plugin`'s `config` (kong-plugin-schemas/, translated from Kong
+/// 3.9.3); None for plugins it has none of (pre-function, Kong Enterprise's openid-connect).
+pub fn kong_plugin_schema(plugin: &str) -> Option<Value> {
+    let index: Value = serde_json::from_str(&read("kong-plugin-schemas/index.json")).expect("index.json");
+    let file = index["plugins"][plugin].as_str()?;
+    Some(serde_json::from_str(&read(&format!("kong-plugin-schemas/{file}"))).expect("a plugin schema"))
+}

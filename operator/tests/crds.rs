@@ -41,7 +41,16 @@ fn the_checked_in_crds_are_what_crdgen_writes() {
     let out = tempfile::tempdir().unwrap();
     let report = crdgen(&["--out", out.path().to_str().unwrap()]);
     let generated = yaml_files(out.path());
-    assert_eq!(generated.len(), 2, "one file per CRD: {generated:?}");
+    let names: Vec<&str> = generated.iter().map(|(name, _)| name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "scalingprofiles.freshplan.io.yaml",
+            "seasonalwindows.freshplan.io.yaml",
+            "tenantpolicies.freshplan.io.yaml"
+        ],
+        "one file per CRD"
+    );
     assert_eq!(report.lines().count(), generated.len(), "{report}");
 
     let checked_in = yaml_files(&repository_crds());
@@ -71,7 +80,10 @@ fn crdgen_without_out_prints_the_same_crds_as_one_stream() {
     assert_eq!(stream, files);
     let names: Vec<_> =
         stream.iter().map(|crd| crd["metadata"]["name"].as_str().unwrap_or_default()).collect();
-    assert_eq!(names, ["scalingprofiles.freshplan.io", "seasonalwindows.freshplan.io"]);
+    assert_eq!(
+        names,
+        ["scalingprofiles.freshplan.io", "seasonalwindows.freshplan.io", "tenantpolicies.freshplan.io"]
+    );
 }
 
 #[test]

@@ -1,9 +1,11 @@
 //! The resources as users write them: one file per kind, spec and status types, no I/O.
 //!
 //! ```text
+//! admission         the CRD's schema and CEL rules, checked by the operator as the API server does
 //! scaling_profile   ScalingProfile (sp): selector, baselines, metrics, calendars -> KEDA / HPA
 //! seasonal_window   SeasonalWindow (sw): windows that raise floors, dark periods that lower them
 //! schedule          the parts both kinds of calendar entry share: day rules, hours, floors
+//! tenant_policy     TenantPolicy (tp): a tenant's gateway policy -> Kong plugins and consumer
 //! validation        patterns and size limits the CRDs enforce at apply time
 //! ```
 //!
@@ -12,9 +14,11 @@
 //! schema cannot (time zones that exist, February 29 in common years) before the controller
 //! acts.
 
+pub mod admission;
 pub mod scaling_profile;
 pub mod schedule;
 pub mod seasonal_window;
+pub mod tenant_policy;
 pub mod validation;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -26,6 +30,7 @@ pub use scaling_profile::{
 };
 pub use schedule::{DailyHours, DateRange, DateRule, EasterRange, Floors, Holidays, YearlyRange};
 pub use seasonal_window::{DarkPeriod, SeasonalWindow, SeasonalWindowSpec, SeasonalWindowStatus, Window};
+pub use tenant_policy::{TenantPolicy, TenantPolicySpec, TenantPolicyStatus};
 
 /// The first line of every generated CRD file.
 pub const GENERATED_HEADER: &str =
@@ -44,7 +49,7 @@ pub enum CrdError {
 
 /// Every CustomResourceDefinition of the `freshplan.io` group, in a fixed order.
 pub fn definitions() -> Vec<CustomResourceDefinition> {
-    vec![ScalingProfile::crd(), SeasonalWindow::crd()]
+    vec![ScalingProfile::crd(), SeasonalWindow::crd(), TenantPolicy::crd()]
 }
 
 /// One CRD as a file of `crds/`.

@@ -78,3 +78,62 @@ pub const EASTER_DAYS_MAX: i32 = 365;
 
 /// The longest scale-down stabilisation window the HPA accepts (one hour).
 pub const STABILIZATION_SECONDS_MAX: i32 = 3600;
+
+/// A tenant or org id as the CRM settings registry spells it (`tenant:acme`, `org:acme:munich`):
+/// a DNS label, so it can also name generated objects.
+pub const TENANT: &str = NAME;
+pub const TENANT_MAX: u32 = NAME_MAX;
+
+/// An HTTP header name: an RFC 9110 token.
+pub const HEADER_NAME: &str = r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$";
+pub const HEADER_NAME_MAX: u32 = 256;
+
+/// A header Kong's rate limiting counts: Kong's `header_name` type, stricter than HTTP's token.
+pub const KONG_HEADER_NAME: &str = r"^[A-Za-z0-9_-]+$";
+
+/// A JWT claim name (`tenant`, `https://freshplan.io/tenant`, `org_id`).
+pub const CLAIM: &str = r"^[A-Za-z0-9_.:/-]+$";
+pub const CLAIM_MAX: u32 = 256;
+
+/// An issuer, JWKS address or audience: printable ASCII without spaces.
+pub const PRINTABLE: &str = r"^[!-~]+$";
+pub const URL_MAX: u32 = 2048;
+pub const AUDIENCE_MAX: u32 = 253;
+/// A key id (`kid`): printable ASCII without spaces.
+pub const KEY_ID_MAX: u32 = 256;
+
+/// A public key in PEM, as an identity provider publishes it.
+pub const PUBLIC_KEY_PEM: &str =
+    r"^\s*-----BEGIN PUBLIC KEY-----[A-Za-z0-9+/=\s]+-----END PUBLIC KEY-----\s*$";
+pub const PUBLIC_KEY_PEM_MAX: u32 = 8192;
+
+/// A CORS origin: `*`, or scheme, host and optional port (the CRM's settings registry uses the
+/// same pattern for `gateway.cors.origins`).
+pub const ORIGIN: &str = r"^(\*|https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?)$";
+pub const ORIGIN_MAX: u32 = 253;
+
+/// A request size: bytes, or KiB / MiB in Kubernetes quantity suffixes (`8Mi`, `512Ki`, `1048576`);
+/// Kong counts megabytes and kilobytes in powers of two, the same units.
+pub const SIZE: &str = r"^[1-9][0-9]{0,8}(Ki|Mi)?$";
+pub const SIZE_MAX: u32 = 11;
+
+/// An IP address or CIDR block of an allow-list (checked by CEL's `isIP`/`isCIDR`).
+pub const IP_OR_CIDR_MAX: u32 = 64;
+
+/// Targets (Ingresses, Services, HTTPRoutes) one TenantPolicy protects. The rules that compare
+/// targets across lists cost the product of these bounds.
+pub const MAX_TARGETS: u32 = 8;
+/// Targets one per-route rate limit names.
+pub const MAX_ROUTE_TARGETS: u32 = 4;
+/// Audiences an issuer's tokens may name.
+pub const MAX_AUDIENCES: u32 = 10;
+/// Public keys of a tenant at once: the current one and those being rotated in or out.
+pub const MAX_KEYS: u32 = 4;
+/// CORS origins (the settings registry's bound too).
+pub const MAX_ORIGINS: u32 = 50;
+/// Entries of an IP allow-list (the settings registry's bound too).
+pub const MAX_ALLOWLIST: u32 = 100;
+/// Per-route rate-limit overrides.
+pub const MAX_ROUTE_LIMITS: u32 = 8;
+/// The largest rate limit of any period (the settings registry's bound too).
+pub const LIMIT_MAX: i64 = 1_000_000_000;

@@ -10,7 +10,9 @@ use serde_json::{Value, json};
 
 use super::{all_rules, cel_failures, schema_violations};
 
-struct Case {
+mod tenant_policy;
+
+pub(super) struct Case {
     kind: &'static str,
     path: String,
     message: &'static str,
@@ -59,7 +61,7 @@ fn profile(fields: Value) -> Value {
 }
 
 /// Shallow merge; a `null` value removes the field.
-fn merge(target: &mut Value, fields: Value) {
+pub(super) fn merge(target: &mut Value, fields: Value) {
     let (Some(target), Value::Object(fields)) = (target.as_object_mut(), fields) else {
         panic!("objects expected");
     };
@@ -237,6 +239,7 @@ fn cases() -> Vec<Case> {
             profile(json!({"metrics": [{}]})),
         ],
     });
+    cases.extend(tenant_policy::cases());
     cases
 }
 

@@ -8,7 +8,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::{cel_failures, open_api_schema, schema_violations};
-use crate::crd::{ScalingProfile, SeasonalWindow};
+use crate::crd::{ScalingProfile, SeasonalWindow, TenantPolicy};
 
 fn examples_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples")
@@ -56,6 +56,9 @@ fn every_example_parses_strictly_and_passes_its_crd() {
             }
             "ScalingProfile" => {
                 round_trip::<ScalingProfile>(kind, name, value);
+            }
+            "TenantPolicy" => {
+                round_trip::<TenantPolicy>(kind, name, value);
             }
             // The workloads the profile selects, for `render -f examples/`.
             "Deployment" => {

@@ -12,17 +12,12 @@ mod schema;
 
 use serde_json::Value;
 
-use super::definitions;
-
 /// The `openAPIV3Schema` of the CRD of `kind`, as JSON.
 fn open_api_schema(kind: &str) -> Value {
-    let crd = definitions().into_iter().find(|crd| crd.spec.names.kind == kind).expect("a CRD of that kind");
-    let [version] = crd.spec.versions.as_slice() else { panic!("{kind}: one version expected") };
-    let schema = version.schema.as_ref().and_then(|s| s.open_api_v3_schema.as_ref()).expect("a schema");
-    serde_json::to_value(schema).expect("a schema serialises")
+    super::admission::open_api_schema(kind).expect("a CRD of that kind")
 }
 
-const KINDS: [&str; 2] = ["ScalingProfile", "SeasonalWindow"];
+const KINDS: [&str; 3] = ["ScalingProfile", "SeasonalWindow", "TenantPolicy"];
 
 /// Calls `visit` with every node of `schema` and its path (`spec.windows[].floors`), parents first.
 fn walk<'a>(schema: &'a Value, path: &str, visit: &mut dyn FnMut(&str, &'a Value)) {
@@ -71,6 +66,8 @@ fn all_rules() -> Vec<RuleAt> {
 
 /// `field.path: message` for each CEL rule `object` fails, indices replaced by `[]` so a failure
 /// can be matched to the rule that made it. Compilation and evaluation errors are failures too.
+/// Runs the rules whatever the schema says (the admission check would not), so a case can show a
+/// rule alone stops it.
 fn cel_failures(kind: &str, object: &Value) -> Vec<String> {
     let schema = open_api_schema(kind);
     match kube_cel::Validator::new().validate(&schema, object, None) {

@@ -46,8 +46,6 @@ function run(chunk, method, headers)
 end
 "#;
 
-const METHODS: [&str; 6] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"];
-
 /// What the chunk does with `method` and `headers`: None when it lets the request through, else
 /// (status, content type, body).
 fn outcomes(chunk: &str, cases: &[(&str, Vec<(&str, &str)>)]) -> Vec<Option<(u16, String, Value)>> {
@@ -85,48 +83,64 @@ fn outcomes(chunk: &str, cases: &[(&str, Vec<(&str, &str)>)]) -> Vec<Option<(u16
 
 #[test]
 fn nothing_required_is_no_plugin() {
-    assert_eq!(access_lua(RequiredHeaders::default()), None);
+    assert_eq!(access_lua(&Requirements::default()), None);
 }
 
+const METHODS_AND_PREFLIGHT: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+
 #[test]
-fn every_write_without_its_header_gets_a_problem_and_every_other_request_passes() {
+fn every_request_without_a_required_header_gets_its_problem_and_every_other_request_passes() {
     let header_sets: Vec<Vec<(&str, &str)>> = vec![
         vec![],
         vec![("Idempotency-Key", "k-1")],
         vec![("if-match", "\"v3\"")],
         vec![("IDEMPOTENCY-KEY", "k-1"), ("If-Match", "\"v3\"")],
         vec![("Idempotency-Key", ""), ("If-Match", "")],
+        vec![("x-tenant-id", "acme")],
+        vec![("X-Tenant-ID", "acme"), ("Idempotency-Key", "k-1"), ("If-Match", "\"v3\"")],
+        vec![("X-Tenant-ID", ""), ("Idempotency-Key", "k-1")],
     ];
     for idempotency_key in [false, true] {
         for if_match in [false, true] {
-            let required = RequiredHeaders { idempotency_key, if_match };
-            let Some(chunk) = access_lua(required) else { continue };
-            let cases: Vec<(&str, Vec<(&str, &str)>)> =
-                METHODS.iter().flat_map(|m| header_sets.iter().map(move |h| (*m, h.clone()))).collect();
-            for ((method, headers), outcome) in cases.iter().zip(outcomes(&chunk, &cases)) {
-                let has =
-                    |name: &str| headers.iter().any(|(k, v)| k.eq_ignore_ascii_case(name) && !v.is_empty());
-                let lacks_key =
-                    idempotency_key && matches!(*method, "POST" | "PATCH") && !has("Idempotency-Key");
-                let lacks_if_match = if_match && matches!(*method, "PATCH" | "PUT") && !has("If-Match");
-                let context = format!("{required:?} {method} {headers:?}");
-                match outcome {
-                    None => assert!(!lacks_key && !lacks_if_match, "passed: {context}"),
-                    Some((status, content_type, body)) => {
-                        assert_eq!(status, 428, "{context}");
-                        assert_eq!(content_type, "application/problem+json", "{context}");
-                        assert_eq!(body["status"], 428, "{context}");
-                        // The first missing header is named: Idempotency-Key before If-Match.
-                        let (problem, header) = if lacks_key {
-                            (IDEMPOTENCY_KEY_REQUIRED, "Idempotency-Key")
-                        } else {
-                            assert!(lacks_if_match, "refused: {context}");
-                            (IF_MATCH_REQUIRED, "If-Match")
-                        };
-                        assert_eq!(body["type"], problem, "{context}");
-                        assert_eq!(body["title"], format!("{header} required"), "{context}");
-                        assert!(body["detail"].as_str().unwrap().contains(header), "{context}");
-                    }
+            for tenant_header in [None, Some("X-Tenant-ID".to_owned())] {
+                let required =
+                    Requirements { idempotency_key, if_match, tenant_header: tenant_header.clone() };
+                let Some(chunk) = access_lua(&required) else {
+                    assert!(!idempotency_key && !if_match && tenant_header.is_none());
+                    continue;
+                };
+                let cases: Vec<(&str, Vec<(&str, &str)>)> = METHODS_AND_PREFLIGHT
+                    .iter()
+                    .flat_map(|m| header_sets.iter().map(move |h| (*m, h.clone())))
+                    .collect();
+                for ((method, headers), outcome) in cases.iter().zip(outcomes(&chunk, &cases)) {
+                    let has = |name: &str| {
+                        headers.iter().any(|(k, v)| k.eq_ignore_ascii_case(name) && !v.is_empty())
+                    };
+                    let lacks_tenant = tenant_header.is_some() && *method != "OPTIONS" && !has("X-Tenant-ID");
+                    let lacks_key =
+                        idempotency_key && matches!(*method, "POST" | "PATCH") && !has("Idempotency-Key");
+                    let lacks_if_match = if_match && matches!(*method, "PATCH" | "PUT") && !has("If-Match");
+                    let context = format!("{required:?} {method} {headers:?}");
+                    let Some((status, content_type, body)) = outcome else {
+                        assert!(!lacks_tenant && !lacks_key && !lacks_if_match, "passed: {context}");
+                        continue;
+                    };
+                    assert_eq!(content_type, "application/problem+json", "{context}");
+                    assert_eq!(body["status"], status, "{context}");
+                    // The first missing header is named: the tenant's, Idempotency-Key, If-Match.
+                    let (expected_status, problem, header) = if lacks_tenant {
+                        (400, TENANT_HEADER_REQUIRED, "X-Tenant-ID")
+                    } else if lacks_key {
+                        (428, IDEMPOTENCY_KEY_REQUIRED, "Idempotency-Key")
+                    } else {
+                        assert!(lacks_if_match, "refused: {context}");
+                        (428, IF_MATCH_REQUIRED, "If-Match")
+                    };
+                    assert_eq!(status, expected_status, "{context}");
+                    assert_eq!(body["type"], problem, "{context}");
+                    assert_eq!(body["title"], format!("{header} required"), "{context}");
+                    assert!(body["detail"].as_str().unwrap().contains(header), "{context}");
                 }
             }
         }
