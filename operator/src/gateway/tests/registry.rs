@@ -40,7 +40,8 @@ fn applies(key: &'static str, value: &Value) -> bool {
         tenant: "acme".into(),
         org: None,
         version: 1,
-        settings: [(key.to_owned(), Setting { value: value.clone(), scope: "global".into(), version: 1 })].into(),
+        settings: [(key.to_owned(), Setting { value: value.clone(), scope: "global".into(), version: 1 })]
+            .into(),
     };
     overlay(&roomy(), &settings).applied == [key]
 }
