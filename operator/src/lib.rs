@@ -4,7 +4,10 @@
 //! crd/        the resources as users write them (ScalingProfile, SeasonalWindow): spec, status; no I/O
 //! calendar/   the validated calendar and its floors: pure time logic, `now` is always an argument
 //! render/     what they become: KEDA cron triggers, ScaledObjects, HPAs; no client
-//! gateway/    what a TenantPolicy becomes in Kong (so far: the plugins annotation merge)
+//! gateway/    what a TenantPolicy becomes in Kong: plugins, consumer, decK file, settings overlay
+//! controller/ the kube-runtime controllers that apply all of it, watch for drift and report
+//! testing/    an in-memory Kubernetes API on loopback for tests and benchmarks (feature `testing`)
+//! hash        FNV-1a, for stable names and fingerprints
 //! oracle/     an independent evaluator of KEDA's cron scaler, the proof the compiled triggers are right
 //! preview/    what `calendar preview` shows: the text timeline, the SVG plot
 //! plan        what a ScalingProfile asks for now: its objects, status and next requeue
@@ -16,12 +19,16 @@
 pub mod bundle;
 pub mod calendar;
 pub mod component;
+pub mod controller;
 pub mod crd;
 pub mod gateway;
+pub mod hash;
 pub mod oracle;
 pub mod plan;
 pub mod preview;
 pub mod render;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 #[cfg(test)]
 mod upstream;
 pub mod validate;

@@ -572,6 +572,11 @@ pub struct TenantPolicyStatus {
     /// The settings keys whose values are in force instead of the spec's.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub settings_applied: Vec<String>,
+
+    /// The targets whose `konghq.com/plugins` annotation lists the policy's plugins: cleaned when
+    /// a target leaves the spec or the policy is deleted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub annotated: Vec<Target>,
 }
 
 /// One generated object.

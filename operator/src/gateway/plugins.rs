@@ -163,7 +163,7 @@ pub fn gateway(policy: &Policy) -> Gateway {
         .iter()
         .flat_map(|auth| auth.keys.iter().flatten())
         .map(|key| Credential {
-            id: format!("jwt-{:08x}", fnv1a(&key.kid)),
+            id: format!("jwt-{:08x}", crate::hash::fnv1a(key.kid.as_bytes()) as u32),
             kid: key.kid.clone(),
             algorithm: key.algorithm,
             public_key: key.public_key.trim().to_owned(),
@@ -295,10 +295,4 @@ pub fn size_limit(size: &str) -> Option<(u64, &'static str)> {
         },
     };
     digits.parse().ok().filter(|n| *n > 0).map(|n| (n, unit))
-}
-
-/// FNV-1a, 32 bits: a short, stable name part for a key id, which may hold characters no object
-/// name may.
-fn fnv1a(text: &str) -> u32 {
-    text.bytes().fold(0x811c_9dc5, |hash, byte| (hash ^ u32::from(byte)).wrapping_mul(0x0100_0193))
 }

@@ -1,0 +1,80 @@
+//! What every reconcile shares: the client, the caches of the objects the controllers generate
+//! and read, which optional APIs the cluster serves, the Event recorder, and the clock.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use jiff::Timestamp;
+use kube::api::DynamicObject;
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::{ObjectRef, Store};
+use serde_json::Value;
+
+use super::discovery::Installed;
+use super::kinds::Kind;
+
+/// The name the operator reports Events as.
+pub const REPORTER: &str = "freshplan-operator";
+
+/// Shared by every reconcile.
+pub struct Context {
+    pub client: kube::Client,
+    /// The optional APIs the cluster serves, found at start.
+    pub installed: Installed,
+    /// Watch caches of generated and read kinds, filled by the controllers' watches.
+    pub caches: HashMap<Kind, Store<DynamicObject>>,
+    pub recorder: Recorder,
+    /// The clock, an argument so that tests choose the time.
+    pub clock: fn() -> Timestamp,
+    /// Consecutive failed reconciles per object (`Kind namespace/name`), for the backoff.
+    failures: Mutex<HashMap<String, u32>>,
+}
+
+impl Context {
+    pub fn new(client: kube::Client, installed: Installed, instance: Option<String>) -> Context {
+        let reporter = Reporter { controller: REPORTER.into(), instance };
+        Context {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            installed,
+            caches: HashMap::new(),
+            clock: Timestamp::now,
+            failures: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Counts a failed reconcile of `object`; returns how many in a row.
+    pub fn failed(&self, object: &str) -> u32 {
+        let mut failures = self.failures.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let count = failures.entry(object.to_owned()).or_default();
+        *count = count.saturating_add(1);
+        *count
+    }
+
+    /// Forgets the failures of `object` after a reconcile succeeded.
+    pub fn succeeded(&self, object: &str) {
+        self.failures.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).remove(object);
+    }
+
+    pub fn now(&self) -> Timestamp {
+        (self.clock)()
+    }
+
+    /// The cached object of `kind`, as JSON; None when there is none or no cache of the kind.
+    pub fn live(&self, kind: &Kind, namespace: &str, name: &str) -> Option<Value> {
+        let store = self.caches.get(kind)?;
+        let object = store.get(&ObjectRef::new_with(name, kind.api_resource()).within(namespace))?;
+        serde_json::to_value(object.as_ref()).ok()
+    }
+
+    /// Every cached object of `kind` in `namespace`, as JSON.
+    pub fn live_list(&self, kind: &Kind, namespace: &str) -> Vec<Value> {
+        let Some(store) = self.caches.get(kind) else { return Vec::new() };
+        store
+            .state()
+            .iter()
+            .filter(|o| o.metadata.namespace.as_deref() == Some(namespace))
+            .filter_map(|o| serde_json::to_value(o.as_ref()).ok())
+            .collect()
+    }
+}

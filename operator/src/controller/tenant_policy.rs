@@ -1,0 +1,212 @@
+//! The TenantPolicy reconcile:
+//!
+//! ```text
+//! admit (CRD schema + CEL) -> overlay CRM settings -> render (gateway::kic) -> apply -> prune
+//!     -> annotate targets -> status (+ an Event when something changed)
+//! ```
+//!
+//! A finalizer is kept on each policy because the operator writes into objects it does not own
+//! (the targets' `konghq.com/plugins`): on deletion it takes its plugin names out of them before
+//! garbage collection deletes the KongPlugins, so Kong is never left naming plugins that are gone.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kube::api::Api;
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType};
+use kube::runtime::finalizer::{self, Event as Finalize, finalizer};
+use kube::{Resource, ResourceExt};
+
+use super::context::Context;
+use super::error::Error;
+use super::status::{self, READY, TARGETS_FOUND, condition};
+use super::targets::{self, Outcome};
+use super::{apply, kinds};
+use crate::crd::tenant_policy::{GeneratedObject, Target, TenantPolicy, TenantPolicyStatus};
+use crate::gateway::policy::{POLICY_LABEL, Policy};
+use crate::gateway::settings::Overlaid;
+use crate::gateway::{kic, plugins};
+
+/// The finalizer that takes the policy's plugins out of its targets' annotations.
+pub const FINALIZER: &str = "freshplan.io/target-annotations";
+
+/// How often a policy is reconciled with nothing happening: repairs drift a watch missed.
+const RESYNC: Duration = Duration::from_secs(300);
+
+pub async fn reconcile(resource: Arc<TenantPolicy>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let namespace = resource.namespace().unwrap_or_default();
+    let api: Api<TenantPolicy> = Api::namespaced(ctx.client.clone(), &namespace);
+    finalizer(&api, FINALIZER, resource, |event| async {
+        match event {
+            Finalize::Apply(resource) => apply_policy(&resource, &ctx, &api).await,
+            Finalize::Cleanup(resource) => cleanup(&resource, &ctx).await,
+        }
+    })
+    .await
+    .map_err(|e| match e {
+        finalizer::Error::ApplyFailed(e) | finalizer::Error::CleanupFailed(e) => e,
+        other => Error::Finalizer(other.to_string()),
+    })
+}
+
+/// Publishes an Event about `resource`; a failure to publish is logged, never fatal.
+pub(super) async fn publish<K: Resource<DynamicType = ()>>(
+    ctx: &Context,
+    resource: &K,
+    warning: bool,
+    reason: &str,
+    note: String,
+) {
+    let event = Event {
+        type_: if warning { EventType::Warning } else { EventType::Normal },
+        reason: reason.to_owned(),
+        note: Some(note),
+        action: "Reconcile".to_owned(),
+        secondary: None,
+    };
+    if let Err(e) = ctx.recorder.publish(&event, &resource.object_ref(&())).await {
+        tracing::warn!(error = %e, reason, "could not publish an Event");
+    }
+}
+
+/// Writes a status that says the policy is not applied for `reason`, with an Event when that is
+/// news. The objects applied before stay as they are.
+async fn hold(
+    resource: &TenantPolicy,
+    ctx: &Context,
+    api: &Api<TenantPolicy>,
+    reason: &str,
+    message: String,
+) -> Result<Action, Error> {
+    let current = resource.status.clone().unwrap_or_default();
+    let generation = resource.metadata.generation;
+    let ready = condition(READY, false, reason, message.clone(), generation);
+    let news =
+        !current.conditions.iter().any(|c| c.type_ == READY && c.reason == reason && c.message == message);
+    let status = TenantPolicyStatus {
+        observed_generation: generation,
+        conditions: status::merge(&current.conditions, vec![ready], ctx.now()),
+        ..current
+    };
+    status::patch(api, &resource.name_any(), resource.status.as_ref(), &status).await?;
+    if news {
+        publish(ctx, resource, true, reason, message).await;
+    }
+    Ok(Action::await_change())
+}
+
+async fn apply_policy(
+    resource: &TenantPolicy,
+    ctx: &Context,
+    api: &Api<TenantPolicy>,
+) -> Result<Action, Error> {
+    if !ctx.installed.kong {
+        let message =
+            "Kong Ingress Controller's CRDs (KongPlugin, KongConsumer) are not installed: nothing is applied";
+        return hold(resource, ctx, api, "KongNotInstalled", message.to_owned()).await;
+    }
+    let policy = match Policy::admit(resource) {
+        Ok(policy) => policy,
+        Err(found) => {
+            let reasons: Vec<String> = found.iter().map(ToString::to_string).collect();
+            return hold(resource, ctx, api, "InvalidSpec", reasons.join("; ")).await;
+        }
+    };
+    let overlaid = Overlaid::unchanged(&policy);
+    let gateway = plugins::gateway(&overlaid.policy);
+    let objects = kic::render(&overlaid.policy, &gateway);
+    let documents = objects.documents()?;
+    let namespace = policy.namespace.clone();
+
+    let written = apply::apply(ctx, &kinds::GATEWAY, &documents).await?;
+    let pruned =
+        apply::prune(ctx, &kinds::GATEWAY, &namespace, (POLICY_LABEL, &policy.name), &policy.uid, &documents)
+            .await?;
+
+    let current = resource.status.clone().unwrap_or_default();
+    let (mut annotated, mut missing, mut touched) = (Vec::new(), Vec::new(), 0);
+    for (target, names) in &objects.targets {
+        match targets::annotate(ctx, &namespace, target, names).await? {
+            Outcome::Annotated { written } => {
+                annotated.push(target.clone());
+                touched += usize::from(written);
+            }
+            Outcome::Missing => missing.push(target.to_string()),
+        }
+    }
+    let gone = current.annotated.iter().filter(|t| !objects.targets.iter().any(|(kept, _)| kept == *t));
+    for target in gone {
+        if let Outcome::Annotated { written: true } = targets::annotate(ctx, &namespace, target, &[]).await? {
+            touched += 1;
+        }
+    }
+
+    let generation = resource.metadata.generation;
+    let plugins = objects.plugins.len();
+    let found = if missing.is_empty() {
+        condition(TARGETS_FOUND, true, "Found", format!("{} targets", annotated.len()), generation)
+    } else {
+        condition(
+            TARGETS_FOUND,
+            false,
+            "TargetsMissing",
+            format!("not found: {}", missing.join(", ")),
+            generation,
+        )
+    };
+    let ready = if missing.is_empty() {
+        condition(
+            READY,
+            true,
+            "Applied",
+            format!("{plugins} plugins on {} targets", annotated.len()),
+            generation,
+        )
+    } else {
+        let message =
+            format!("{plugins} plugins applied; not enforced on the missing targets {}", missing.join(", "));
+        condition(READY, false, "TargetsMissing", message, generation)
+    };
+    let status = TenantPolicyStatus {
+        observed_generation: generation,
+        conditions: status::merge(&current.conditions, vec![ready, found], ctx.now()),
+        generated: documents
+            .iter()
+            .map(|d| GeneratedObject {
+                kind: d["kind"].as_str().unwrap_or_default().to_owned(),
+                name: d["metadata"]["name"].as_str().unwrap_or_default().to_owned(),
+            })
+            .collect(),
+        settings_version: overlaid.version,
+        settings_applied: overlaid.applied.clone(),
+        annotated,
+    };
+    status::patch(api, &policy.name, resource.status.as_ref(), &status).await?;
+    if written + pruned + touched > 0 {
+        let note =
+            format!("applied {written} objects, pruned {pruned}, updated {touched} target annotations");
+        publish(ctx, resource, false, "Applied", note).await;
+    }
+    if !missing.is_empty()
+        && current.conditions.iter().all(|c| c.type_ != TARGETS_FOUND || c.status == "True")
+    {
+        publish(ctx, resource, true, "TargetsMissing", format!("not found: {}", missing.join(", "))).await;
+    }
+    Ok(Action::requeue(RESYNC))
+}
+
+/// Takes the policy's plugins out of every target that lists them.
+async fn cleanup(resource: &TenantPolicy, ctx: &Context) -> Result<Action, Error> {
+    let namespace = resource.namespace().unwrap_or_default();
+    let mut targets: Vec<Target> = resource.status.as_ref().map(|s| s.annotated.clone()).unwrap_or_default();
+    for target in &resource.spec.targets {
+        if !targets.contains(target) {
+            targets.push(target.clone());
+        }
+    }
+    for target in &targets {
+        targets::annotate(ctx, &namespace, target, &[]).await?;
+    }
+    Ok(Action::await_change())
+}

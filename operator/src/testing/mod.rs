@@ -1,0 +1,3 @@
+//! Test support shared by the unit tests, the end-to-end test and the benchmarks.
+
+pub mod fake_api;
