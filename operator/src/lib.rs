@@ -5,6 +5,7 @@
 //! calendar/   the validated calendar and its floors: pure time logic, `now` is always an argument
 //! render/     what they become: KEDA cron triggers, ScaledObjects, HPAs; no client
 //! gateway/    what a TenantPolicy becomes in Kong (so far: the plugins annotation merge)
+//! crm         the CRM client: a tenant's effective settings, and the reports of what was applied
 //! oracle/     an independent evaluator of KEDA's cron scaler, the proof the compiled triggers are right
 //! preview/    what `calendar preview` shows: the text timeline, the SVG plot
 //! plan        what a ScalingProfile asks for now: its objects, status and next requeue
@@ -17,6 +18,7 @@ pub mod bundle;
 pub mod calendar;
 pub mod component;
 pub mod crd;
+pub mod crm;
 pub mod gateway;
 pub mod oracle;
 pub mod plan;
