@@ -6,6 +6,7 @@
 //! render/     what they become: KEDA cron triggers, ScaledObjects, HPAs; no client
 //! gateway/    what a TenantPolicy becomes in Kong: plugins, consumer, decK file, settings overlay
 //! controller/ the kube-runtime controllers that apply all of it, watch for drift and report
+//! crm         the CRM client: a tenant's effective settings, and the reports of what was applied
 //! testing/    an in-memory Kubernetes API on loopback for tests and benchmarks (feature `testing`)
 //! hash        FNV-1a, for stable names and fingerprints
 //! oracle/     an independent evaluator of KEDA's cron scaler, the proof the compiled triggers are right
@@ -21,6 +22,7 @@ pub mod calendar;
 pub mod component;
 pub mod controller;
 pub mod crd;
+pub mod crm;
 pub mod gateway;
 pub mod hash;
 pub mod oracle;

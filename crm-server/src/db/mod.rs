@@ -18,6 +18,7 @@ pub mod samples;
 pub mod scope;
 pub mod search;
 pub mod settings;
+pub mod sync_reports;
 
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};

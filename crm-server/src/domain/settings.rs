@@ -1,5 +1,6 @@
 //! The settings registry's rules: scopes, which value of a key wins for a tenant and org, and the
-//! version of that effective view. The catalog of keys and their schemas is in [`keys`].
+//! version of that effective view. The catalog of keys and their schemas is in [`keys`]; the
+//! operator's reports of what it applied are in [`sync`].
 //!
 //! Settings are scoped `global` -> `tenant:<t>` -> `org:<t>:<o>`. For a tenant (and optionally
 //! one of its orgs) the *chain* is the scopes that apply to it, least specific first; per key,
@@ -14,6 +15,7 @@
 //! twice, so an ETag built from it never names two different views.
 
 pub mod keys;
+pub mod sync;
 
 use std::collections::BTreeMap;
 use std::fmt;

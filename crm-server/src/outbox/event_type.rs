@@ -59,6 +59,7 @@ event_types! {
     LeadConverted => "lead.converted" v 1 about "lead";
     EmailBounce => "email.bounce" v 1 about "customer";
     SettingsChanged => "settings.changed" v 1 about "settings";
+    SettingsSynced => "settings.synced" v 1 about "settings";
 }
 
 impl EventType {

@@ -21,3 +21,4 @@ mod retention;
 mod samples;
 mod search;
 mod settings;
+mod sync_reports;

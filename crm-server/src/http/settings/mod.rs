@@ -4,12 +4,16 @@
 //! as its gateway policy and polls them with `If-None-Match`.
 //!
 //! Writes are for admins; reads for admins and the platform role (the operator, the platform team),
-//! which sees no customer data. The migration's row-level security says the same.
+//! which sees no customer data and whose one write is a sync report. The migrations' row-level
+//! security says the same.
 //!
 //! - [`read`]: the key catalog, the effective view, one setting, its history.
 //! - [`write`]: `PUT` and `DELETE` of one setting.
+//! - [`sync_reports`]: the operator's reports of what it applied (the one write of the platform
+//!   role), and their list.
 
 mod read;
+mod sync_reports;
 mod write;
 
 use serde::Serialize;
@@ -32,10 +36,13 @@ pub fn queries() -> OpenApiRouter<AppState> {
         .routes(routes!(read::effective))
         .routes(routes!(read::get_setting))
         .routes(routes!(read::history))
+        .routes(routes!(sync_reports::list_reports))
 }
 
 pub fn commands() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(write::put_setting, write::delete_setting))
+    OpenApiRouter::new()
+        .routes(routes!(write::put_setting, write::delete_setting))
+        .routes(routes!(sync_reports::create_report))
 }
 
 /// Who may read the registry.
