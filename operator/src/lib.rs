@@ -11,6 +11,7 @@
 //! bundle      resources read from YAML streams, and everything generated for them (`render`)
 //! validate    resources as written -> validated values, or every reason not, with field paths
 //! component   the workload components a calendar scales (query, command, relay)
+//! metrics     the Prometheus registry: reconciliations, errors, durations, managed objects, leadership
 //! ```
 
 pub mod bundle;
@@ -18,6 +19,7 @@ pub mod calendar;
 pub mod component;
 pub mod crd;
 pub mod gateway;
+pub mod metrics;
 pub mod oracle;
 pub mod plan;
 pub mod preview;
