@@ -12,6 +12,7 @@
 //! validate    resources as written -> validated values, or every reason not, with field paths
 //! component   the workload components a calendar scales (query, command, relay)
 //! metrics     the Prometheus registry: reconciliations, errors, durations, managed objects, leadership
+//! telemetry   the logger: JSON lines with the span fields (the object reconciled), or text
 //! ```
 
 pub mod bundle;
@@ -24,6 +25,7 @@ pub mod oracle;
 pub mod plan;
 pub mod preview;
 pub mod render;
+pub mod telemetry;
 #[cfg(test)]
 mod upstream;
 pub mod validate;
