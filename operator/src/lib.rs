@@ -11,7 +11,7 @@
 //! bundle      resources read from YAML streams, and everything generated for them (`render`)
 //! validate    resources as written -> validated values, or every reason not, with field paths
 //! component   the workload components a calendar scales (query, command, relay)
-//! runtime/    around the controllers: leader election over a Lease
+//! runtime/    around the controllers: leader election over a Lease, the admin server (health, metrics, sync)
 //! metrics     the Prometheus registry: reconciliations, errors, durations, managed objects, leadership
 //! telemetry   the logger: JSON lines with the span fields (the object reconciled), or text
 //! ```

@@ -2,15 +2,17 @@
 //!
 //! ```text
 //! leader   leader election over a coordination.k8s.io Lease: a watch that is true while this replica leads
+//! admin    the HTTP server of every replica: /healthz, /readyz, /metrics, POST /sync/{namespace}/{name}
 //! ```
 //!
-//! `run` starts a [`leader::LeaderElector`] and the controllers with one shutdown signal; the
-//! controllers reconcile while the elector's watch says this replica leads.
+//! `run` starts a [`leader::LeaderElector`], the admin server and the controllers with one
+//! shutdown signal; the controllers reconcile while the elector's watch says this replica leads.
 
 use tokio::sync::watch;
 
 use crate::metrics::Metrics;
 
+pub mod admin;
 pub mod leader;
 
 /// Keeps `freshplan_operator_leader` equal to `leading` until the elector has stopped, then 0.
