@@ -15,6 +15,9 @@
 //! bundle      resources read from YAML streams, and everything generated for them (`render`)
 //! validate    resources as written -> validated values, or every reason not, with field paths
 //! component   the workload components a calendar scales (query, command, relay)
+//! runtime/    around the controllers: leader election over a Lease, the admin server (health, metrics, sync)
+//! metrics     the Prometheus registry: reconciliations, errors, durations, managed objects, leadership
+//! telemetry   the logger: JSON lines with the span fields (the object reconciled), or text
 //! ```
 
 pub mod bundle;
@@ -25,10 +28,13 @@ pub mod crd;
 pub mod crm;
 pub mod gateway;
 pub mod hash;
+pub mod metrics;
 pub mod oracle;
 pub mod plan;
 pub mod preview;
 pub mod render;
+pub mod runtime;
+pub mod telemetry;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 #[cfg(test)]
