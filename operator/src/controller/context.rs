@@ -12,6 +12,8 @@ use serde_json::Value;
 
 use super::discovery::Installed;
 use super::kinds::Kind;
+use crate::crm::CrmClient;
+use crate::metrics::Metrics;
 
 /// The name the operator reports Events as.
 pub const REPORTER: &str = "freshplan-operator";
@@ -26,6 +28,9 @@ pub struct Context {
     pub recorder: Recorder,
     /// The clock, an argument so that tests choose the time.
     pub clock: fn() -> Timestamp,
+    pub metrics: Metrics,
+    /// The CRM's settings registry; None: policies render from their spec alone.
+    pub crm: Option<CrmClient>,
     /// Consecutive failed reconciles per object (`Kind namespace/name`), for the backoff.
     failures: Mutex<HashMap<String, u32>>,
 }
@@ -39,6 +44,8 @@ impl Context {
             installed,
             caches: HashMap::new(),
             clock: Timestamp::now,
+            metrics: Metrics::new(),
+            crm: None,
             failures: Mutex::new(HashMap::new()),
         }
     }

@@ -23,21 +23,54 @@ pub mod tenant_policy;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
+use futures::future::{FutureExt, Shared};
 use futures::{Stream, StreamExt};
-use kube::api::{Api, DynamicObject};
-use kube::runtime::controller::{Action, Controller};
+use kube::api::DynamicObject;
+use kube::runtime::controller::{Action, Config as ControllerConfig};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Resource, ResourceExt};
+use tokio::sync::mpsc;
 
 use self::context::Context;
 use self::error::{Error, backoff};
 use self::kinds::Kind;
 use crate::crd::tenant_policy::TenantPolicy;
+use crate::crm::CrmClient;
+use crate::metrics::{Metrics, Outcome};
 use crate::render::workload::MANAGED_BY;
 
 type ObjectStream = Pin<Box<dyn Stream<Item = Result<DynamicObject, watcher::Error>> + Send>>;
+
+/// The shutdown signal, shared by the controllers.
+pub type Shutdown = Shared<Pin<Box<dyn Future<Output = ()> + Send + Sync>>>;
+
+/// What the controllers need besides a client.
+pub struct Options {
+    /// This replica's name in Events (the pod name).
+    pub instance: Option<String>,
+    pub metrics: Metrics,
+    /// The CRM's settings registry; None: TenantPolicies render from their spec alone.
+    pub crm: Option<CrmClient>,
+    /// Requests to sync a TenantPolicy's settings now (`POST /sync/{namespace}/{name}`).
+    pub sync_requests: Option<mpsc::Receiver<ObjectRef<TenantPolicy>>>,
+    /// How long a controller waits for more changes to an object before it reconciles it.
+    pub debounce: Duration,
+}
+
+impl Options {
+    pub fn new(metrics: Metrics) -> Options {
+        Options {
+            instance: None,
+            metrics,
+            crm: None,
+            sync_requests: None,
+            debounce: Duration::from_millis(200),
+        }
+    }
+}
 
 /// A watch cache of the objects of `kind` the operator manages, and the stream that fills it.
 fn managed_cache(client: &kube::Client, kind: &Kind) -> (Store<DynamicObject>, ObjectStream) {
@@ -55,6 +88,29 @@ fn object_key<K: Resource<DynamicType = ()>>(resource: &K) -> String {
     format!("{} {}/{}", K::kind(&()), resource.namespace().unwrap_or_default(), resource.name_any())
 }
 
+/// A reconcile wrapped in what every controller does around it: metrics, and forgetting the
+/// failures of an object once it succeeds.
+async fn observed<K, F>(
+    kind: &'static str,
+    resource: Arc<K>,
+    ctx: Arc<Context>,
+    reconcile: impl FnOnce(Arc<K>, Arc<Context>) -> F,
+) -> Result<Action, Error>
+where
+    K: Resource<DynamicType = ()>,
+    F: Future<Output = Result<Action, Error>>,
+{
+    let key = object_key(resource.as_ref());
+    let timer = ctx.metrics.reconcile_timer(kind);
+    let result = reconcile(resource, ctx.clone()).await;
+    match &result {
+        Ok(_) => ctx.succeeded(&key),
+        Err(e) => ctx.metrics.error(kind, e.category()),
+    }
+    timer.finish(Outcome::from(&result));
+    result
+}
+
 fn error_policy<K: Resource<DynamicType = ()>>(resource: Arc<K>, error: &Error, ctx: Arc<Context>) -> Action {
     let key = object_key(resource.as_ref());
     let failures = ctx.failed(&key);
@@ -65,80 +121,37 @@ fn error_policy<K: Resource<DynamicType = ()>>(resource: Arc<K>, error: &Error, 
 /// Runs the controllers until `shutdown` completes.
 pub async fn run(
     client: kube::Client,
-    instance: Option<String>,
+    options: Options,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
     let installed = discovery::installed(&client).await;
     tracing::info!(?installed, "optional APIs");
-    let mut ctx = Context::new(client.clone(), installed, instance);
-    let mut owned = Vec::new();
+    let mut ctx = Context::new(client.clone(), installed, options.instance.clone());
+    ctx.metrics = options.metrics.clone();
+    ctx.crm = options.crm.clone();
+    let mut gateway = Vec::new();
     if installed.kong {
         for kind in kinds::GATEWAY {
             let (cache, stream) = managed_cache(&client, &kind);
             ctx.caches.insert(kind, cache);
-            owned.push((kind, stream));
+            gateway.push((kind, stream));
         }
     }
     let ctx = Arc::new(ctx);
+    let shutdown: Shutdown = (Box::pin(shutdown) as Pin<Box<dyn Future<Output = ()> + Send + Sync>>).shared();
+    let config = ControllerConfig::default().debounce(options.debounce);
+    tenant_policy::controller(ctx.clone(), gateway, options.sync_requests, config, shutdown.clone()).await;
+}
 
-    let mut policies = Controller::new(Api::<TenantPolicy>::all(client.clone()), watcher::Config::default());
-    let store = policies.store();
-    for (kind, stream) in owned {
-        policies = policies.owns_stream_with(stream, kind.api_resource());
-    }
-    let mut targets = vec![kinds::INGRESS, kinds::SERVICE];
-    if installed.gateway_api {
-        targets.push(kinds::HTTP_ROUTE);
-    }
-    for kind in targets {
-        let store = store.clone();
-        let mapper = move |object: DynamicObject| policies_naming(&store, &kind, &object);
-        policies = policies.watches_with(
-            kind.api_all(&client),
-            kind.api_resource(),
-            watcher::Config::default(),
-            mapper,
-        );
-    }
-    policies
-        .graceful_shutdown_on(shutdown)
-        .run(reconcile_policy, error_policy, ctx)
+/// Logs what a controller's stream yields that is not a reconcile result worth keeping.
+async fn drain<T, E: std::fmt::Display>(results: impl Stream<Item = Result<T, E>>) {
+    results
         .for_each(|result| async move {
             if let Err(e) = result {
                 tracing::debug!(error = %e, "controller event");
             }
         })
         .await;
-}
-
-async fn reconcile_policy(resource: Arc<TenantPolicy>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let key = object_key(resource.as_ref());
-    let action = tenant_policy::reconcile(resource, ctx.clone()).await?;
-    ctx.succeeded(&key);
-    Ok(action)
-}
-
-/// The TenantPolicies that name `object` (an Ingress, Service or HTTPRoute) as a target.
-fn policies_naming(
-    store: &Store<TenantPolicy>,
-    kind: &Kind,
-    object: &DynamicObject,
-) -> Vec<ObjectRef<TenantPolicy>> {
-    let namespace = object.namespace().unwrap_or_default();
-    let name = object.name_any();
-    store
-        .state()
-        .iter()
-        .filter(|p| p.namespace().as_deref() == Some(namespace.as_str()))
-        .filter(|p| {
-            let named =
-                |t: &crate::crd::tenant_policy::Target| t.kind.as_str() == kind.kind && t.name == name;
-            p.spec.targets.iter().any(named)
-                || p.spec.rate_limit.iter().flat_map(|r| &r.routes).flat_map(|r| &r.targets).any(named)
-                || p.status.iter().flat_map(|s| &s.annotated).any(named)
-        })
-        .map(|p| ObjectRef::from_obj(p.as_ref()))
-        .collect()
 }
 
 #[cfg(test)]

@@ -12,16 +12,21 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use kube::api::Api;
-use kube::runtime::controller::Action;
+use kube::api::{Api, DynamicObject};
+use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::events::{Event, EventType};
 use kube::runtime::finalizer::{self, Event as Finalize, finalizer};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
+use tokio::sync::mpsc;
 
 use super::context::Context;
 use super::error::Error;
+use super::kinds::Kind;
 use super::status::{self, READY, TARGETS_FOUND, condition};
 use super::targets::{self, Outcome};
+use super::{ObjectStream, Shutdown, drain, error_policy, observed};
 use super::{apply, kinds};
 use crate::crd::tenant_policy::{GeneratedObject, Target, TenantPolicy, TenantPolicyStatus};
 use crate::gateway::policy::{POLICY_LABEL, Policy};
@@ -33,6 +38,70 @@ pub const FINALIZER: &str = "freshplan.io/target-annotations";
 
 /// How often a policy is reconciled with nothing happening: repairs drift a watch missed.
 const RESYNC: Duration = Duration::from_secs(300);
+
+/// Runs the TenantPolicy controller: its own watch, `owned` (the watch streams of the generated
+/// kinds, whose caches are in `ctx`), watches of the targets, and `sync_requests`.
+pub(super) async fn controller(
+    ctx: Arc<Context>,
+    owned: Vec<(Kind, ObjectStream)>,
+    sync_requests: Option<mpsc::Receiver<ObjectRef<TenantPolicy>>>,
+    config: ControllerConfig,
+    shutdown: Shutdown,
+) {
+    let client = ctx.client.clone();
+    let mut controller =
+        Controller::new(Api::<TenantPolicy>::all(client.clone()), watcher::Config::default());
+    let store = controller.store();
+    for (kind, stream) in owned {
+        controller = controller.owns_stream_with(stream, kind.api_resource());
+    }
+    let mut targets = vec![kinds::INGRESS, kinds::SERVICE];
+    if ctx.installed.gateway_api {
+        targets.push(kinds::HTTP_ROUTE);
+    }
+    for kind in targets {
+        let store = store.clone();
+        let mapper = move |object: DynamicObject| policies_naming(&store, &kind, &object);
+        controller = controller.watches_with(
+            kind.api_all(&client),
+            kind.api_resource(),
+            watcher::Config::default(),
+            mapper,
+        );
+    }
+    if let Some(mut requests) = sync_requests {
+        let requests = futures::stream::poll_fn(move |cx| requests.poll_recv(cx));
+        controller = controller.reconcile_on(requests);
+    }
+    let results = controller.with_config(config).graceful_shutdown_on(shutdown).run(
+        |resource, ctx| observed("TenantPolicy", resource, ctx, reconcile),
+        error_policy,
+        ctx,
+    );
+    drain(results).await;
+}
+
+/// The TenantPolicies that name `object` (an Ingress, Service or HTTPRoute) as a target.
+fn policies_naming(
+    store: &Store<TenantPolicy>,
+    kind: &Kind,
+    object: &DynamicObject,
+) -> Vec<ObjectRef<TenantPolicy>> {
+    let namespace = object.namespace().unwrap_or_default();
+    let name = object.name_any();
+    store
+        .state()
+        .iter()
+        .filter(|p| p.namespace().as_deref() == Some(namespace.as_str()))
+        .filter(|p| {
+            let named = |t: &Target| t.kind.as_str() == kind.kind && t.name == name;
+            p.spec.targets.iter().any(named)
+                || p.spec.rate_limit.iter().flat_map(|r| &r.routes).flat_map(|r| &r.targets).any(named)
+                || p.status.iter().flat_map(|s| &s.annotated).any(named)
+        })
+        .map(|p| ObjectRef::from_obj(p.as_ref()))
+        .collect()
+}
 
 pub async fn reconcile(resource: Arc<TenantPolicy>, ctx: Arc<Context>) -> Result<Action, Error> {
     let namespace = resource.namespace().unwrap_or_default();

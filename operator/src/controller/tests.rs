@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use crate::metrics::Metrics;
 use crate::testing::fake_api::{FakeApi, Fault, Recorded, Served, full_cluster};
 use crate::upstream::kic_violations;
 
@@ -27,7 +28,9 @@ impl Harness {
         let (stop, stopped) = oneshot::channel::<()>();
         let client = api.client();
         let controllers = tokio::spawn(async move {
-            super::run(client, Some("test".into()), async {
+            let options =
+                super::Options { instance: Some("test".into()), ..super::Options::new(Metrics::new()) };
+            super::run(client, options, async {
                 let _ = stopped.await;
             })
             .await;
