@@ -318,12 +318,16 @@ impl CrmClient {
     /// given, one of its orgs. Sends `If-None-Match` with the `ETag` of the last answer for this
     /// tenant and org, and returns that answer again when the CRM says 304.
     pub async fn effective(&self, tenant: &str, org: Option<&str>) -> Result<EffectiveSettings, CrmError> {
-        let mut query = form_urlencoded::Serializer::new(String::new());
-        query.append_pair("tenant", tenant);
-        if let Some(org) = org {
-            query.append_pair("org", org);
-        }
-        let uri = format!("{}/settings/effective?{}", self.inner.base, query.finish());
+        // The serializer is not Send: built and dropped before the first await.
+        let query = {
+            let mut query = form_urlencoded::Serializer::new(String::new());
+            query.append_pair("tenant", tenant);
+            if let Some(org) = org {
+                query.append_pair("org", org);
+            }
+            query.finish()
+        };
+        let uri = format!("{}/settings/effective?{query}", self.inner.base);
         let which = (tenant.to_owned(), org.map(str::to_owned));
         let known = self.answers().get(&which).cloned();
         let mut request = self.request(Method::GET, &uri, Bytes::new())?;

@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use super::discovery::Installed;
 use super::kinds::Kind;
+use super::sync::Reads;
 use crate::crm::CrmClient;
 use crate::metrics::Metrics;
 
@@ -31,6 +32,8 @@ pub struct Context {
     pub metrics: Metrics,
     /// The CRM's settings registry; None: policies render from their spec alone.
     pub crm: Option<CrmClient>,
+    /// When each policy's settings were last read, and the reads asked for.
+    pub reads: Reads,
     /// Consecutive failed reconciles per object (`Kind namespace/name`), for the backoff.
     failures: Mutex<HashMap<String, u32>>,
 }
@@ -46,6 +49,7 @@ impl Context {
             clock: Timestamp::now,
             metrics: Metrics::new(),
             crm: None,
+            reads: Reads::default(),
             failures: Mutex::new(HashMap::new()),
         }
     }

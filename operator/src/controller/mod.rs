@@ -8,6 +8,7 @@
 //! targets     the konghq.com/plugins annotation of a policy's targets, under optimistic concurrency
 //! status      conditions (pure) and the one status write
 //! error       transient failures, their category and backoff
+//! sync        when a TenantPolicy's CRM settings are read again, and what is overlaid meanwhile
 //! tenant_policy  the TenantPolicy reconcile
 //! ```
 
@@ -17,6 +18,7 @@ pub mod discovery;
 pub mod error;
 pub mod kinds;
 pub mod status;
+pub mod sync;
 pub mod targets;
 pub mod tenant_policy;
 

@@ -12,6 +12,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::StreamExt;
 use kube::api::{Api, DynamicObject};
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::events::{Event, EventType};
@@ -24,13 +25,15 @@ use tokio::sync::mpsc;
 use super::context::Context;
 use super::error::Error;
 use super::kinds::Kind;
-use super::status::{self, READY, TARGETS_FOUND, condition};
+use super::status::{self, READY, SETTINGS_SYNCED, TARGETS_FOUND, condition};
+use super::sync;
 use super::targets::{self, Outcome};
 use super::{ObjectStream, Shutdown, drain, error_policy, observed};
 use super::{apply, kinds};
 use crate::crd::tenant_policy::{GeneratedObject, Target, TenantPolicy, TenantPolicyStatus};
+use crate::crm::{Outcome as CrmOutcome, SyncReport};
 use crate::gateway::policy::{POLICY_LABEL, Policy};
-use crate::gateway::settings::Overlaid;
+use crate::gateway::settings::{self, Overlaid};
 use crate::gateway::{kic, plugins};
 
 /// The finalizer that takes the policy's plugins out of its targets' annotations.
@@ -70,7 +73,13 @@ pub(super) async fn controller(
         );
     }
     if let Some(mut requests) = sync_requests {
-        let requests = futures::stream::poll_fn(move |cx| requests.poll_recv(cx));
+        // A request marks the policy for a read, then reconciles it: the reconcile cannot tell
+        // why it runs otherwise.
+        let reads = ctx.clone();
+        let requests = futures::stream::poll_fn(move |cx| requests.poll_recv(cx)).map(move |policy| {
+            reads.reads.ask(&format!("{}/{}", policy.namespace.as_deref().unwrap_or_default(), policy.name));
+            policy
+        });
         controller = controller.reconcile_on(requests);
     }
     let results = controller.with_config(config).graceful_shutdown_on(shutdown).run(
@@ -182,7 +191,10 @@ async fn apply_policy(
             return hold(resource, ctx, api, "InvalidSpec", reasons.join("; ")).await;
         }
     };
-    let overlaid = Overlaid::unchanged(&policy);
+    let before =
+        sync::kept(resource).map_or_else(|| Overlaid::unchanged(&policy), |s| settings::overlay(&policy, &s));
+    let synced = sync::settings(ctx, resource, &policy).await;
+    let overlaid = &synced.overlaid;
     let gateway = plugins::gateway(&overlaid.policy);
     let objects = kic::render(&overlaid.policy, &gateway);
     let documents = objects.documents()?;
@@ -237,9 +249,19 @@ async fn apply_policy(
             format!("{plugins} plugins applied; not enforced on the missing targets {}", missing.join(", "));
         condition(READY, false, "TargetsMissing", message, generation)
     };
+    let mut conditions = vec![ready, found];
+    if policy.spec.settings_ref.is_some() {
+        conditions.push(match &synced.failure {
+            None => condition(SETTINGS_SYNCED, true, "Synced", settings_summary(overlaid), generation),
+            Some(failure) => {
+                condition(SETTINGS_SYNCED, false, failure.reason, failure.message.clone(), generation)
+            }
+        });
+    }
+    let requested = resource.metadata.annotations.as_ref().and_then(|a| a.get(sync::SYNC_REQUESTED)).cloned();
     let status = TenantPolicyStatus {
         observed_generation: generation,
-        conditions: status::merge(&current.conditions, vec![ready, found], ctx.now()),
+        conditions: status::merge(&current.conditions, conditions, ctx.now()),
         generated: documents
             .iter()
             .map(|d| GeneratedObject {
@@ -250,8 +272,22 @@ async fn apply_policy(
         settings_version: overlaid.version,
         settings_applied: overlaid.applied.clone(),
         annotated,
+        last_settings: synced.settings.as_ref().map(serde_json::to_value).transpose()?,
+        sync_requested: if synced.read { requested } else { current.sync_requested.clone() },
     };
     status::patch(api, &policy.name, resource.status.as_ref(), &status).await?;
+    if synced.read
+        && (overlaid.version != current.settings_version || overlaid.applied != current.settings_applied)
+    {
+        report_settings(ctx, resource, &policy, &before, overlaid).await;
+    }
+    if let Some(failure) = &synced.failure {
+        let news =
+            !current.conditions.iter().any(|c| c.type_ == SETTINGS_SYNCED && c.reason == failure.reason);
+        if news {
+            publish(ctx, resource, true, failure.reason, failure.message.clone()).await;
+        }
+    }
     if written + pruned + touched > 0 {
         let note =
             format!("applied {written} objects, pruned {pruned}, updated {touched} target annotations");
@@ -262,7 +298,62 @@ async fn apply_policy(
     {
         publish(ctx, resource, true, "TargetsMissing", format!("not found: {}", missing.join(", "))).await;
     }
-    Ok(Action::requeue(RESYNC))
+    Ok(Action::requeue(synced.next.map_or(RESYNC, |next| next.min(RESYNC))))
+}
+
+/// `version 42: gateway.rateLimit, gateway.requestSizeLimit in force; not applied: ...`.
+fn settings_summary(overlaid: &Overlaid) -> String {
+    let applied = if overlaid.applied.is_empty() { "none".to_owned() } else { overlaid.applied.join(", ") };
+    let mut summary = format!("version {}: in force: {applied}", overlaid.version.unwrap_or_default());
+    for rejected in &overlaid.rejected {
+        summary.push_str(&format!(
+            "; not applied: {} (from {}): {}",
+            rejected.key, rejected.scope, rejected.reason
+        ));
+    }
+    summary
+}
+
+/// Records a new settings version in force: an Event, and an audit entry in the CRM. A report the
+/// CRM does not take is a Warning Event, never a failed reconcile: the policy is in force.
+async fn report_settings(
+    ctx: &Context,
+    resource: &TenantPolicy,
+    policy: &Policy,
+    before: &Overlaid,
+    after: &Overlaid,
+) {
+    let changes = settings::changes(&before.policy.spec, &after.policy.spec);
+    let version = after.version.unwrap_or_default();
+    let note = if changes.is_empty() {
+        format!("CRM settings version {version} in force; nothing changed")
+    } else {
+        format!("CRM settings version {version} in force: {}", changes.join("; "))
+    };
+    publish(ctx, resource, false, "SettingsApplied", note).await;
+    let Some(crm) = &ctx.crm else { return };
+    let (tenant, org) = policy.spec.settings_scope().unwrap_or((&policy.spec.tenant_id, None));
+    let report = SyncReport {
+        policy: format!("{}/{}", policy.namespace, policy.name),
+        tenant: tenant.to_owned(),
+        org: org.map(str::to_owned),
+        version,
+        outcome: CrmOutcome::Applied,
+        applied: after.applied.clone(),
+        rejected: after.rejected.clone(),
+        changes,
+        detail: None,
+    };
+    if let Err(e) = crm.report(&report).await {
+        publish(
+            ctx,
+            resource,
+            true,
+            "AuditNotRecorded",
+            format!("the CRM did not take the report of settings version {version}: {e}"),
+        )
+        .await;
+    }
 }
 
 /// Takes the policy's plugins out of every target that lists them.

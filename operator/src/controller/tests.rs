@@ -4,38 +4,55 @@
 
 use std::time::Duration;
 
+use kube::runtime::reflector::ObjectRef;
 use serde_json::{Value, json};
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+use crate::crd::tenant_policy::TenantPolicy;
+use crate::crm::CrmClient;
 use crate::metrics::Metrics;
 use crate::testing::fake_api::{FakeApi, Fault, Recorded, Served, full_cluster};
 use crate::upstream::kic_violations;
 
+mod sync;
+
 /// A fake API server with the controllers running against it.
 struct Harness {
     api: FakeApi,
+    /// Where `POST /sync/{namespace}/{name}` would send its requests.
+    sync: mpsc::Sender<ObjectRef<TenantPolicy>>,
     stop: Option<oneshot::Sender<()>>,
     controllers: Option<JoinHandle<()>>,
 }
 
 impl Harness {
     async fn start(served: Vec<Served>, objects: Vec<Value>) -> Harness {
+        Harness::start_with(served, objects, None).await
+    }
+
+    /// With `crm` as the CRM's settings registry.
+    async fn start_with(served: Vec<Served>, objects: Vec<Value>, crm: Option<CrmClient>) -> Harness {
         let api = FakeApi::start(served).await;
         for object in objects {
             api.insert(object);
         }
         let (stop, stopped) = oneshot::channel::<()>();
+        let (sync, requests) = mpsc::channel(16);
         let client = api.client();
         let controllers = tokio::spawn(async move {
-            let options =
-                super::Options { instance: Some("test".into()), ..super::Options::new(Metrics::new()) };
+            let options = super::Options {
+                instance: Some("test".into()),
+                crm,
+                sync_requests: Some(requests),
+                ..super::Options::new(Metrics::new())
+            };
             super::run(client, options, async {
                 let _ = stopped.await;
             })
             .await;
         });
-        Harness { api, stop: Some(stop), controllers: Some(controllers) }
+        Harness { api, sync, stop: Some(stop), controllers: Some(controllers) }
     }
 
     /// Waits until `done` holds, then until nothing has been written for a while: the
@@ -163,8 +180,13 @@ async fn a_new_policy_is_applied_once_and_a_second_reconcile_writes_nothing() {
     expected.push("PATCH /apis/networking.k8s.io/v1/namespaces/crm/ingresses/crm-acme".to_owned());
     expected.push("PATCH /apis/networking.k8s.io/v1/namespaces/crm/ingresses/crm-acme-samples".to_owned());
     expected.push("PATCH /apis/freshplan.io/v1alpha1/namespaces/crm/tenantpolicies/acme/status".to_owned());
+    // Two Events: that the CRM settings the policy names cannot be read (this operator has no
+    // CRM), and what was applied.
+    expected.push("POST /apis/events.k8s.io/v1/namespaces/crm/events".to_owned());
     expected.push("POST /apis/events.k8s.io/v1/namespaces/crm/events".to_owned());
     assert_eq!(lines(&writes, true), expected);
+    let reasons: Vec<&str> = writes.iter().filter_map(|w| w.body.as_ref()?["reason"].as_str()).collect();
+    assert_eq!(reasons, ["CrmNotConfigured", "Applied"]);
 
     // Server-side apply, forced, as the operator's manager.
     let apply = writes.iter().find(|w| w.path.ends_with("/kongplugins/acme-jwt")).unwrap();

@@ -577,6 +577,22 @@ pub struct TenantPolicyStatus {
     /// a target leaves the spec or the policy is deleted.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub annotated: Vec<Target>,
+
+    /// The CRM's effective settings last read (the answer of `GET /settings/effective`): what the
+    /// policy in force is made of, kept so that a CRM outage, even across a restart of the
+    /// operator, never takes them away.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "any_object")]
+    pub last_settings: Option<serde_json::Value>,
+
+    /// The value of the `freshplan.io/sync-requested` annotation last acted on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sync_requested: Option<String>,
+}
+
+/// An object the API server keeps as it is given.
+fn any_object(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({"type": "object", "nullable": true, "x-kubernetes-preserve-unknown-fields": true})
 }
 
 /// One generated object.

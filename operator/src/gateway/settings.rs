@@ -175,6 +175,29 @@ fn apply(spec: &TenantPolicySpec, key: &str, value: &Value) -> Result<TenantPoli
     Ok(spec)
 }
 
+/// What the settings keys changed between two specs of one policy, one line per key whose value
+/// in force differs: `gateway.rateLimit: {"minute":600} -> {"minute":900}` (`none` where the spec
+/// has no such part).
+pub fn changes(before: &TenantPolicySpec, after: &TenantPolicySpec) -> Vec<String> {
+    let in_force = |spec: &TenantPolicySpec, key: &str| -> Option<Value> {
+        match key {
+            RATE_LIMIT => {
+                spec.rate_limit.as_ref().map(|r| serde_json::to_value(r.limits).unwrap_or_default())
+            }
+            CORS_ORIGINS => spec.cors.as_ref().map(|c| Value::from(c.origins.clone())),
+            REQUEST_SIZE_LIMIT => spec.request_size_limit.clone().map(Value::from),
+            _ => spec.ip_allowlist.clone().map(Value::from),
+        }
+    };
+    let show = |value: Option<Value>| value.map_or("none".to_owned(), |v| v.to_string());
+    KEYS.iter()
+        .filter_map(|key| {
+            let (was, is) = (in_force(before, key), in_force(after, key));
+            (was != is).then(|| format!("{key}: {} -> {}", show(was), show(is)))
+        })
+        .collect()
+}
+
 fn parse<T: DeserializeOwned>(value: &Value) -> Result<T, String> {
     serde_path_to_error::deserialize(value).map_err(|e| match e.path().to_string().as_str() {
         "." => format!("the value is not of the key's type: {}", e.inner()),

@@ -192,6 +192,31 @@ fn settings_of_another_tenant_or_org_or_for_a_policy_without_settings_ref_change
     assert_eq!(overlaid.applied, ["gateway.rateLimit"]);
 }
 
+#[test]
+fn changes_name_each_key_whose_value_in_force_moved() {
+    let policy = acme();
+    let overlaid = overlay(
+        &policy,
+        &settings(
+            "acme",
+            None,
+            &[
+                (settings::RATE_LIMIT, json!({"minute": 900}), "tenant:acme"),
+                (settings::IP_ALLOWLIST, json!(["10.0.0.0/8"]), "tenant:acme"),
+                (settings::REQUEST_SIZE_LIMIT, json!("8Mi"), "global"),
+            ],
+        ),
+    );
+    assert_eq!(
+        settings::changes(&policy.spec, &overlaid.policy.spec),
+        [
+            r#"gateway.rateLimit: {"hour":20000,"minute":600,"second":20} -> {"minute":900}"#,
+            r#"gateway.ipAllowlist: none -> ["10.0.0.0/8"]"#,
+        ]
+    );
+    assert_eq!(settings::changes(&policy.spec, &policy.spec), Vec::<String>::new());
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(128))]
 
