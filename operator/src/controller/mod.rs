@@ -108,6 +108,10 @@ where
         Err(e) => ctx.metrics.error(kind, e.category()),
     }
     timer.finish(Outcome::from(&result));
+    // What the watch caches hold is what the operator manages: cheap to count after each reconcile.
+    for (kind, cache) in &ctx.caches {
+        ctx.metrics.set_managed(kind.kind, cache.len());
+    }
     result
 }
 
