@@ -9,6 +9,7 @@
 //! status      conditions (pure) and the one status write
 //! error       transient failures, their category and backoff
 //! tenant_policy  the TenantPolicy reconcile
+//! scaling_profile  the ScalingProfile reconcile
 //! ```
 
 pub mod apply;
@@ -16,6 +17,7 @@ pub mod context;
 pub mod discovery;
 pub mod error;
 pub mod kinds;
+pub mod scaling_profile;
 pub mod status;
 pub mod targets;
 pub mod tenant_policy;
@@ -27,6 +29,7 @@ use std::time::Duration;
 
 use futures::future::{FutureExt, Shared};
 use futures::{Stream, StreamExt};
+use jiff::Timestamp;
 use kube::api::DynamicObject;
 use kube::runtime::controller::{Action, Config as ControllerConfig};
 use kube::runtime::reflector::{self, ObjectRef, Store};
@@ -58,6 +61,8 @@ pub struct Options {
     pub sync_requests: Option<mpsc::Receiver<ObjectRef<TenantPolicy>>>,
     /// How long a controller waits for more changes to an object before it reconciles it.
     pub debounce: Duration,
+    /// The clock the reconciles plan with (`Context::clock`); tests pin it.
+    pub clock: fn() -> Timestamp,
 }
 
 impl Options {
@@ -68,6 +73,7 @@ impl Options {
             crm: None,
             sync_requests: None,
             debounce: Duration::from_millis(200),
+            clock: Timestamp::now,
         }
     }
 }
@@ -133,6 +139,7 @@ pub async fn run(
     let mut ctx = Context::new(client.clone(), installed, options.instance.clone());
     ctx.metrics = options.metrics.clone();
     ctx.crm = options.crm.clone();
+    ctx.clock = options.clock;
     let mut gateway = Vec::new();
     if installed.kong {
         for kind in kinds::GATEWAY {
@@ -141,10 +148,25 @@ pub async fn run(
             gateway.push((kind, stream));
         }
     }
+    let mut scaling = Vec::new();
+    for kind in kinds::SCALING.into_iter().filter(|kind| installed.keda || *kind != kinds::SCALED_OBJECT) {
+        let (cache, stream) = managed_cache(&client, &kind);
+        ctx.caches.insert(kind, cache);
+        scaling.push((kind, stream));
+    }
     let ctx = Arc::new(ctx);
     let shutdown: Shutdown = (Box::pin(shutdown) as Pin<Box<dyn Future<Output = ()> + Send + Sync>>).shared();
     let config = ControllerConfig::default().debounce(options.debounce);
-    tenant_policy::controller(ctx.clone(), gateway, options.sync_requests, config, shutdown.clone()).await;
+    futures::join!(
+        tenant_policy::controller(
+            ctx.clone(),
+            gateway,
+            options.sync_requests,
+            config.clone(),
+            shutdown.clone()
+        ),
+        scaling_profile::controller(ctx.clone(), scaling, config, shutdown.clone()),
+    );
 }
 
 /// Logs what a controller's stream yields that is not a reconcile result worth keeping.
