@@ -238,7 +238,8 @@ fn calendars(
 }
 
 /// The owner reference of everything generated for `profile`: its controller, so that the
-/// objects go with it.
+/// objects go with it. Its name is also the objects' `freshplan.io/scaling-profile` label
+/// ([`PROFILE_LABEL`](crate::render::workload::PROFILE_LABEL)), which the controller prunes by.
 fn owner(profile: &ScalingProfile) -> OwnerReference {
     let meta = profile.meta();
     OwnerReference {

@@ -10,6 +10,7 @@
 //! error       transient failures, their category and backoff
 //! sync        when a TenantPolicy's CRM settings are read again, and what is overlaid meanwhile
 //! tenant_policy  the TenantPolicy reconcile
+//! scaling_profile  the ScalingProfile reconcile
 //! ```
 
 pub mod apply;
@@ -17,6 +18,7 @@ pub mod context;
 pub mod discovery;
 pub mod error;
 pub mod kinds;
+pub mod scaling_profile;
 pub mod status;
 pub mod sync;
 pub mod targets;
@@ -29,6 +31,7 @@ use std::time::Duration;
 
 use futures::future::{FutureExt, Shared};
 use futures::{Stream, StreamExt};
+use jiff::Timestamp;
 use kube::api::DynamicObject;
 use kube::runtime::controller::{Action, Config as ControllerConfig};
 use kube::runtime::reflector::{self, ObjectRef, Store};
@@ -60,6 +63,8 @@ pub struct Options {
     pub sync_requests: Option<mpsc::Receiver<ObjectRef<TenantPolicy>>>,
     /// How long a controller waits for more changes to an object before it reconciles it.
     pub debounce: Duration,
+    /// The clock the reconciles plan with (`Context::clock`); tests pin it.
+    pub clock: fn() -> Timestamp,
 }
 
 impl Options {
@@ -70,6 +75,7 @@ impl Options {
             crm: None,
             sync_requests: None,
             debounce: Duration::from_millis(200),
+            clock: Timestamp::now,
         }
     }
 }
@@ -110,6 +116,10 @@ where
         Err(e) => ctx.metrics.error(kind, e.category()),
     }
     timer.finish(Outcome::from(&result));
+    // What the watch caches hold is what the operator manages: cheap to count after each reconcile.
+    for (kind, cache) in &ctx.caches {
+        ctx.metrics.set_managed(kind.kind, cache.len());
+    }
     result
 }
 
@@ -131,6 +141,7 @@ pub async fn run(
     let mut ctx = Context::new(client.clone(), installed, options.instance.clone());
     ctx.metrics = options.metrics.clone();
     ctx.crm = options.crm.clone();
+    ctx.clock = options.clock;
     let mut gateway = Vec::new();
     if installed.kong {
         for kind in kinds::GATEWAY {
@@ -139,10 +150,25 @@ pub async fn run(
             gateway.push((kind, stream));
         }
     }
+    let mut scaling = Vec::new();
+    for kind in kinds::SCALING.into_iter().filter(|kind| installed.keda || *kind != kinds::SCALED_OBJECT) {
+        let (cache, stream) = managed_cache(&client, &kind);
+        ctx.caches.insert(kind, cache);
+        scaling.push((kind, stream));
+    }
     let ctx = Arc::new(ctx);
     let shutdown: Shutdown = (Box::pin(shutdown) as Pin<Box<dyn Future<Output = ()> + Send + Sync>>).shared();
     let config = ControllerConfig::default().debounce(options.debounce);
-    tenant_policy::controller(ctx.clone(), gateway, options.sync_requests, config, shutdown.clone()).await;
+    futures::join!(
+        tenant_policy::controller(
+            ctx.clone(),
+            gateway,
+            options.sync_requests,
+            config.clone(),
+            shutdown.clone()
+        ),
+        scaling_profile::controller(ctx.clone(), scaling, config, shutdown.clone()),
+    );
 }
 
 /// Logs what a controller's stream yields that is not a reconcile result worth keeping.
@@ -158,3 +184,5 @@ async fn drain<T, E: std::fmt::Display>(results: impl Stream<Item = Result<T, E>
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_scaling;

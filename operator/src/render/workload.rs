@@ -10,6 +10,10 @@ use crate::component::{COMPONENT_LABEL, Component, TERRITORY_LABEL};
 /// The label naming who manages a generated object.
 pub const MANAGED_BY: &str = "freshplan-operator";
 
+/// The label naming the ScalingProfile an object was generated for: the controller prunes by it
+/// (and by the owner's uid), so that it never deletes another profile's objects.
+pub const PROFILE_LABEL: &str = "freshplan.io/scaling-profile";
+
 /// A Deployment a ScalingProfile selects, with the labels that place it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Workload {
@@ -38,12 +42,13 @@ pub enum Metric {
 }
 
 /// Name, namespace, labels and owner of the object generated for `workload`: named after the
-/// Deployment, labelled with its territory and component, owned by the profile (garbage
-/// collected with it).
+/// Deployment, labelled with its territory, its component and the profile (`owner`, whose name
+/// is the profile's), owned by the profile (garbage collected with it).
 pub fn metadata(workload: &Workload, owner: &OwnerReference) -> ObjectMeta {
     let labels = BTreeMap::from([
         (TERRITORY_LABEL.to_owned(), workload.territory.clone()),
         (COMPONENT_LABEL.to_owned(), workload.component.as_str().to_owned()),
+        (PROFILE_LABEL.to_owned(), owner.name.clone()),
         ("app.kubernetes.io/managed-by".to_owned(), MANAGED_BY.to_owned()),
     ]);
     ObjectMeta {
