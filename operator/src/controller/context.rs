@@ -2,7 +2,7 @@
 //! and read, which optional APIs the cluster serves, the Event recorder, and the clock.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use jiff::Timestamp;
 use kube::api::DynamicObject;
@@ -16,6 +16,9 @@ use super::sync::Reads;
 use crate::crm::CrmClient;
 use crate::metrics::Metrics;
 
+/// Where reconciles read the time: the wall clock, or one a test or demo chooses.
+pub type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
+
 /// The name the operator reports Events as.
 pub const REPORTER: &str = "freshplan-operator";
 
@@ -28,7 +31,7 @@ pub struct Context {
     pub caches: HashMap<Kind, Store<DynamicObject>>,
     pub recorder: Recorder,
     /// The clock, an argument so that tests choose the time.
-    pub clock: fn() -> Timestamp,
+    pub clock: Clock,
     pub metrics: Metrics,
     /// The CRM's settings registry; None: policies render from their spec alone.
     pub crm: Option<CrmClient>,
@@ -46,7 +49,7 @@ impl Context {
             client,
             installed,
             caches: HashMap::new(),
-            clock: Timestamp::now,
+            clock: Arc::new(Timestamp::now),
             metrics: Metrics::new(),
             crm: None,
             reads: Reads::default(),

@@ -39,7 +39,7 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Resource, ResourceExt};
 use tokio::sync::mpsc;
 
-use self::context::Context;
+use self::context::{Clock, Context};
 use self::error::{Error, backoff};
 use self::kinds::Kind;
 use crate::crd::tenant_policy::TenantPolicy;
@@ -59,13 +59,17 @@ pub struct Options {
     pub metrics: Metrics,
     /// The CRM's settings registry; None: TenantPolicies render from their spec alone.
     pub crm: Option<CrmClient>,
-    /// Requests to sync a TenantPolicy's settings now (`POST /sync/{namespace}/{name}`).
-    pub sync_requests: Option<mpsc::Receiver<ObjectRef<TenantPolicy>>>,
+    /// Requests to sync a TenantPolicy's settings now (`POST /sync/{namespace}/{name}`). Shared,
+    /// so that the controllers of each term as leader read the same queue.
+    pub sync_requests: Option<SyncRequests>,
     /// How long a controller waits for more changes to an object before it reconciles it.
     pub debounce: Duration,
     /// The clock the reconciles plan with (`Context::clock`); tests pin it.
-    pub clock: fn() -> Timestamp,
+    pub clock: Clock,
 }
+
+/// The queue of `POST /sync` requests.
+pub type SyncRequests = Arc<tokio::sync::Mutex<mpsc::Receiver<ObjectRef<TenantPolicy>>>>;
 
 impl Options {
     pub fn new(metrics: Metrics) -> Options {
@@ -75,7 +79,7 @@ impl Options {
             crm: None,
             sync_requests: None,
             debounce: Duration::from_millis(200),
-            clock: Timestamp::now,
+            clock: Arc::new(Timestamp::now),
         }
     }
 }
@@ -141,7 +145,7 @@ pub async fn run(
     let mut ctx = Context::new(client.clone(), installed, options.instance.clone());
     ctx.metrics = options.metrics.clone();
     ctx.crm = options.crm.clone();
-    ctx.clock = options.clock;
+    ctx.clock = options.clock.clone();
     let mut gateway = Vec::new();
     if installed.kong {
         for kind in kinds::GATEWAY {

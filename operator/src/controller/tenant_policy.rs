@@ -20,7 +20,6 @@ use kube::runtime::finalizer::{self, Event as Finalize, finalizer};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
-use tokio::sync::mpsc;
 
 use super::context::Context;
 use super::error::Error;
@@ -28,7 +27,7 @@ use super::kinds::Kind;
 use super::status::{self, READY, SETTINGS_SYNCED, TARGETS_FOUND, condition};
 use super::sync;
 use super::targets::{self, Outcome};
-use super::{ObjectStream, Shutdown, drain, error_policy, observed};
+use super::{ObjectStream, Shutdown, SyncRequests, drain, error_policy, observed};
 use super::{apply, kinds};
 use crate::crd::tenant_policy::{GeneratedObject, Target, TenantPolicy, TenantPolicyStatus};
 use crate::crm::{Outcome as CrmOutcome, SyncReport};
@@ -47,7 +46,7 @@ const RESYNC: Duration = Duration::from_secs(300);
 pub(super) async fn controller(
     ctx: Arc<Context>,
     owned: Vec<(Kind, ObjectStream)>,
-    sync_requests: Option<mpsc::Receiver<ObjectRef<TenantPolicy>>>,
+    sync_requests: Option<SyncRequests>,
     config: ControllerConfig,
     shutdown: Shutdown,
 ) {
@@ -72,11 +71,15 @@ pub(super) async fn controller(
             mapper,
         );
     }
-    if let Some(mut requests) = sync_requests {
+    if let Some(queue) = sync_requests {
         // A request marks the policy for a read, then reconciles it: the reconcile cannot tell
         // why it runs otherwise.
         let reads = ctx.clone();
-        let requests = futures::stream::poll_fn(move |cx| requests.poll_recv(cx)).map(move |policy| {
+        let next = |queue: SyncRequests| async move {
+            let request = queue.lock().await.recv().await;
+            request.map(|request| (request, queue))
+        };
+        let requests = futures::stream::unfold(queue, next).map(move |policy| {
             reads.reads.ask(&format!("{}/{}", policy.namespace.as_deref().unwrap_or_default(), policy.name));
             policy
         });

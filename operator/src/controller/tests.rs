@@ -44,7 +44,7 @@ impl Harness {
             let options = super::Options {
                 instance: Some("test".into()),
                 crm,
-                sync_requests: Some(requests),
+                sync_requests: Some(std::sync::Arc::new(tokio::sync::Mutex::new(requests))),
                 ..super::Options::new(Metrics::new())
             };
             super::run(client, options, async {

@@ -33,8 +33,11 @@ impl Harness {
         let (stop, stopped) = oneshot::channel::<()>();
         let client = api.client();
         let metrics = Metrics::new();
-        let options =
-            super::Options { instance: Some("test".into()), clock, ..super::Options::new(metrics.clone()) };
+        let options = super::Options {
+            instance: Some("test".into()),
+            clock: std::sync::Arc::new(clock),
+            ..super::Options::new(metrics.clone())
+        };
         let controllers = tokio::spawn(async move {
             super::run(client, options, async {
                 let _ = stopped.await;
