@@ -8,8 +8,13 @@ use clap::{Args, Parser, Subcommand};
 use freshplan_operator::bundle::{Bundle, DocumentError, Format, RenderError, RenderOptions};
 use freshplan_operator::calendar::{Baseline, Calendar, Replicas};
 use freshplan_operator::component::Component;
+use freshplan_operator::controller::Options;
 use freshplan_operator::crd::{self, CrdError, SeasonalWindow};
+use freshplan_operator::crm::{CrmClient, CrmConfig, Token};
 use freshplan_operator::gateway::settings::EffectiveSettings;
+use freshplan_operator::metrics::Metrics;
+use freshplan_operator::runtime::{self, leader::LeaseConfig};
+use freshplan_operator::telemetry;
 use freshplan_operator::{preview, validate};
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
@@ -34,6 +39,9 @@ pub enum Command {
     /// Check and preview SeasonalWindow calendars, without a cluster.
     #[command(subcommand)]
     Calendar(CalendarCommand),
+    /// Run the controllers against the cluster of the current kubeconfig (`KUBECONFIG`, else
+    /// `~/.kube/config`) or, in a pod, the cluster it runs in.
+    Run(RunArgs),
     /// Print every object the operator would create for the ScalingProfiles, SeasonalWindows,
     /// Deployments and TenantPolicies in the given files, as a YAML stream, without a cluster.
     Render(RenderArgs),
@@ -60,6 +68,49 @@ pub struct RenderArgs {
     /// TenantPolicies as Kong Ingress Controller objects (`kic`) or as decK files (`deck`).
     #[arg(long, value_enum, default_value_t = FormatArg::Kic)]
     pub format: FormatArg,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Where to serve /healthz, /readyz, /metrics and POST /sync/{namespace}/{name}.
+    #[arg(long, env = "FRESHPLAN_ADMIN_ADDR", default_value = "0.0.0.0:8080", value_name = "ADDR")]
+    pub admin_addr: std::net::SocketAddr,
+    /// The namespace of the leader election Lease (in a pod: its own, from the downward API).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
+    pub lease_namespace: String,
+    /// The name of the leader election Lease.
+    #[arg(long, env = "FRESHPLAN_LEASE_NAME", default_value = "freshplan-operator")]
+    pub lease_name: String,
+    /// This replica's name in the Lease and in Events (in a pod: the pod's name).
+    #[arg(long, env = "POD_NAME")]
+    pub identity: Option<String>,
+    /// The CRM server's base URL, for the settings TenantPolicies name (`settingsRef`).
+    #[arg(long, env = "FRESHPLAN_CRM_URL", value_name = "URL")]
+    pub crm_url: Option<String>,
+    /// A file holding the CRM token (a JWT with the `platform` role); read again when it changes.
+    #[arg(long, env = "FRESHPLAN_CRM_TOKEN_FILE", value_name = "FILE", requires = "crm_url")]
+    pub crm_token_file: Option<PathBuf>,
+    /// The deadline of one call to the CRM, in seconds.
+    #[arg(long, default_value_t = 10)]
+    pub crm_timeout_seconds: u64,
+    /// `json` lines or `text`.
+    #[arg(long, env = "FRESHPLAN_LOG_FORMAT", value_enum, default_value_t = LogFormatArg::Json)]
+    pub log_format: LogFormatArg,
+    /// Which log events to write, as `RUST_LOG` (`info,kube=warn`).
+    #[arg(long, env = "RUST_LOG", default_value = "info")]
+    pub log: String,
+    /// Pretend the wall clock read this instant when the operator started (it then runs on from
+    /// there): for demonstrations and end-to-end tests of seasonal transitions. Never in
+    /// production.
+    #[arg(long, env = "FRESHPLAN_CLOCK_START", hide = true, value_name = "TIME")]
+    pub clock_start: Option<jiff::Timestamp>,
+}
+
+/// `--log-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormatArg {
+    Json,
+    Text,
 }
 
 /// `--format`.
@@ -161,6 +212,8 @@ pub enum CliError {
     Render(#[from] RenderError),
     #[error(transparent)]
     Plot(#[from] preview::PlotError),
+    #[error("{0}")]
+    Run(String),
 }
 
 impl Cli {
@@ -182,6 +235,11 @@ impl Cli {
             }
             Command::Calendar(CalendarCommand::Preview(args)) => calendar_preview(&args, stdout),
             Command::Render(args) => render(&args, stdout),
+            Command::Run(args) => {
+                let runtime = tokio::runtime::Runtime::new()
+                    .map_err(|e| CliError::Run(format!("cannot start: {e}")))?;
+                runtime.block_on(run(args))
+            }
         }
     }
 }
@@ -238,6 +296,67 @@ fn calendar_preview(args: &PreviewArgs, stdout: &mut dyn Write) -> Result<(), Cl
     let plot = preview::svg(&calendars, &baseline, &territories, &components, from, to, &name)?;
     write_file(out, &plot)?;
     writeln!(stdout, "wrote {}", out.display()).map_err(CliError::Stdout)
+}
+
+async fn run(args: RunArgs) -> Result<(), CliError> {
+    let format = match args.log_format {
+        LogFormatArg::Json => telemetry::LogFormat::Json,
+        LogFormatArg::Text => telemetry::LogFormat::Text,
+    };
+    telemetry::init(format, &args.log).map_err(|e| CliError::Run(e.to_string()))?;
+    let client = kube::Client::try_default().await.map_err(|e| {
+        CliError::Run(format!("no Kubernetes API to talk to (KUBECONFIG, ~/.kube/config or in-cluster): {e}"))
+    })?;
+    let identity = args
+        .identity
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| format!("freshplan-operator-{}", std::process::id()));
+    let mut options = Options::new(Metrics::new());
+    options.instance = Some(identity.clone());
+    if let Some(base_url) = args.crm_url {
+        let token = match args.crm_token_file {
+            Some(path) => Token::File(path),
+            None => {
+                return Err(CliError::Run(
+                    "--crm-url needs --crm-token-file (a token with the platform role)".into(),
+                ));
+            }
+        };
+        let config =
+            CrmConfig { base_url, token, timeout: std::time::Duration::from_secs(args.crm_timeout_seconds) };
+        options.crm =
+            Some(CrmClient::new(config).map_err(|e| CliError::Run(format!("the CRM client: {e}")))?);
+    }
+    if let Some(start) = args.clock_start {
+        let offset = start.duration_since(jiff::Timestamp::now());
+        options.clock = std::sync::Arc::new(move || jiff::Timestamp::now() + offset);
+    }
+    let admin = tokio::net::TcpListener::bind(args.admin_addr)
+        .await
+        .map_err(|e| CliError::Run(format!("cannot listen on {}: {e}", args.admin_addr)))?;
+    let address = admin.local_addr().map_err(|e| CliError::Run(e.to_string()))?;
+    tracing::info!(%address, identity, "admin server listening");
+    let lease = LeaseConfig::new(args.lease_namespace, args.lease_name, identity);
+    runtime::run(client, lease, admin, options, shutdown_signal())
+        .await
+        .map_err(|e| CliError::Run(e.to_string()))
+}
+
+/// SIGTERM (Kubernetes stopping the pod) or SIGINT (Ctrl-C).
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut terminate) => {
+            tokio::select! {
+                _ = interrupt => {}
+                _ = terminate.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = interrupt.await;
+        }
+    }
+    tracing::info!("shutting down");
 }
 
 fn render(args: &RenderArgs, stdout: &mut dyn Write) -> Result<(), CliError> {

@@ -53,6 +53,7 @@ type ObjectStream = Pin<Box<dyn Stream<Item = Result<DynamicObject, watcher::Err
 pub type Shutdown = Shared<Pin<Box<dyn Future<Output = ()> + Send + Sync>>>;
 
 /// What the controllers need besides a client.
+#[derive(Clone)]
 pub struct Options {
     /// This replica's name in Events (the pod name).
     pub instance: Option<String>,
