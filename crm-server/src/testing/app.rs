@@ -162,6 +162,18 @@ impl TestApp {
         self.send(method, path, &all, bytes).await
     }
 
+    /// Sets the setting `key` at `scope` to `value` as the admin, whatever it held before
+    /// (`If-Match: *` once the key exists). Panics unless the server accepts it.
+    pub async fn put_setting(&self, scope: &str, key: &str, value: serde_json::Value) {
+        let path = format!("/settings/{scope}/{key}");
+        let body = serde_json::json!({ "value": value });
+        let mut res = self.send_json(Method::PUT, &path, &body).await;
+        if res.status == StatusCode::PRECONDITION_REQUIRED {
+            res = self.send_json_with(Method::PUT, &path, &[("if-match", "*")], &body).await;
+        }
+        assert!(res.status.is_success(), "PUT {path}: {} {}", res.status, res.text());
+    }
+
     /// Publishes every committed event as the relay would, then runs the automations until they
     /// have handled all of them: what the background jobs do, without waiting for them.
     pub async fn relay_all(&self) {

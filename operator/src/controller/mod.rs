@@ -38,6 +38,7 @@ use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Resource, ResourceExt};
 use tokio::sync::mpsc;
+use tracing::Instrument;
 
 use self::context::{Clock, Context};
 use self::error::{Error, backoff};
@@ -115,9 +116,14 @@ where
 {
     let key = object_key(resource.as_ref());
     let timer = ctx.metrics.reconcile_timer(kind);
-    let result = reconcile(resource, ctx.clone()).await;
+    // Every line logged during the reconcile carries the object (in JSON: `span.object`).
+    let span = tracing::info_span!("reconcile", object = %key);
+    let result = reconcile(resource, ctx.clone()).instrument(span.clone()).await;
     match &result {
-        Ok(_) => ctx.succeeded(&key),
+        Ok(action) => {
+            span.in_scope(|| tracing::debug!(?action, "reconciled"));
+            ctx.succeeded(&key)
+        }
         Err(e) => ctx.metrics.error(kind, e.category()),
     }
     timer.finish(Outcome::from(&result));

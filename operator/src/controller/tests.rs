@@ -12,6 +12,7 @@ use tokio::task::JoinHandle;
 use crate::crd::tenant_policy::TenantPolicy;
 use crate::crm::CrmClient;
 use crate::metrics::Metrics;
+use crate::testing::examples;
 use crate::testing::fake_api::{FakeApi, Fault, Recorded, Served, full_cluster};
 use crate::upstream::kic_violations;
 
@@ -117,26 +118,12 @@ fn ready(api: &FakeApi, name: &str) -> Option<(String, String)> {
     Some((ready["status"].as_str()?.to_owned(), ready["reason"].as_str()?.to_owned()))
 }
 
-fn example_policy(name: &str) -> Value {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/tenant-policies.yaml");
-    let documents: Vec<Value> = serde_saphyr::from_multiple(&std::fs::read_to_string(path).unwrap()).unwrap();
-    documents.into_iter().find(|d| d["metadata"]["name"] == name).unwrap()
-}
-
-fn ingress(name: &str, plugins: Option<&str>) -> Value {
-    let mut annotations = json!({"team": "sales"});
-    if let Some(plugins) = plugins {
-        annotations["konghq.com/plugins"] = json!(plugins);
-    }
-    json!({
-        "apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
-        "metadata": {"name": name, "namespace": "crm", "annotations": annotations},
-        "spec": {"ingressClassName": "kong", "rules": [{"host": format!("{name}.freshfoodz.de")}]},
-    })
-}
-
 fn acme_cluster() -> Vec<Value> {
-    vec![example_policy("acme"), ingress("crm-acme", Some("user-log")), ingress("crm-acme-samples", None)]
+    vec![
+        examples::policy("acme"),
+        examples::ingress("crm-acme", Some("user-log")),
+        examples::ingress("crm-acme-samples", None),
+    ]
 }
 
 const MANAGER: &str = "?fieldManager=freshplan-operator";
@@ -317,9 +304,9 @@ async fn a_conflict_on_a_target_is_retried_with_its_new_version_and_keeps_the_us
 
 #[tokio::test]
 async fn an_invalid_spec_becomes_a_condition_and_a_warning_and_nothing_is_applied() {
-    let mut policy = example_policy("acme");
+    let mut policy = examples::policy("acme");
     policy["spec"]["rateLimit"]["limits"] = json!({"second": 100, "minute": 10});
-    let harness = Harness::start(full_cluster(), vec![policy, ingress("crm-acme", None)]).await;
+    let harness = Harness::start(full_cluster(), vec![policy, examples::ingress("crm-acme", None)]).await;
     harness
         .settle("acme refused", |api| ready(api, "acme").is_some_and(|(_, reason)| reason == "InvalidSpec"))
         .await;

@@ -13,6 +13,7 @@ use tokio::task::JoinHandle;
 use crate::bundle::Bundle;
 use crate::metrics::Metrics;
 use crate::plan::{Generated, Plan};
+use crate::testing::examples;
 use crate::testing::fake_api::{FakeApi, Recorded, Served, full_cluster};
 use crate::upstream;
 
@@ -130,36 +131,12 @@ fn oktoberfest_saturday() -> Timestamp {
     berlin("2026-09-19T12:00")
 }
 
-const EXAMPLES: [&str; 7] = [
-    "scaling-profile.yaml",
-    "oktoberfest.yaml",
-    "christmas.yaml",
-    "asparagus.yaml",
-    "easter.yaml",
-    "dark-periods.yaml",
-    "deployments.yaml",
-];
-
-/// The example profile, its calendars and the Deployments, as JSON.
 fn examples() -> Vec<Value> {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/");
-    EXAMPLES
-        .iter()
-        .flat_map(|file| {
-            let text = std::fs::read_to_string(format!("{dir}{file}")).unwrap();
-            serde_saphyr::from_multiple::<Value>(&text).unwrap()
-        })
-        .filter(|d| !d.is_null())
-        .collect()
+    examples::scaling()
 }
 
-/// The same, typed, for planning what the controller should have done.
 fn bundle() -> Bundle {
-    let mut bundle = Bundle::default();
-    for document in examples() {
-        bundle.add_stream("examples", &serde_json::to_string(&document).unwrap()).unwrap();
-    }
-    bundle
+    examples::bundle(&examples::scaling())
 }
 
 fn plan_at(keda: bool, now: Timestamp) -> Plan {

@@ -121,20 +121,4 @@ pub async fn report_leadership(mut leading: watch::Receiver<bool>, metrics: Metr
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn the_leader_gauge_follows_the_election_and_drops_to_zero_when_it_ends() {
-        let metrics = Metrics::new();
-        let (tx, rx) = watch::channel(true);
-        let task = tokio::spawn(report_leadership(rx, metrics.clone()));
-        tokio::task::yield_now().await;
-        assert!(metrics.encode().contains("freshplan_operator_leader 1\n"));
-        tx.send(false).unwrap();
-        tx.send(true).unwrap();
-        drop(tx);
-        task.await.unwrap();
-        assert!(metrics.encode().contains("freshplan_operator_leader 0\n"));
-    }
-}
+mod tests;

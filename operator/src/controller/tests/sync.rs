@@ -4,7 +4,6 @@
 
 use std::time::Duration;
 
-use axum::http::{Method, StatusCode};
 use crm_server::auth::UserRole;
 use crm_server::testing::TestApp;
 use kube::runtime::reflector::ObjectRef;
@@ -24,17 +23,6 @@ fn operator(app: &TestApp) -> CrmClient {
         timeout: Duration::from_secs(2),
     })
     .unwrap()
-}
-
-/// Sets `key` at `scope` as an admin, over whatever value it had.
-async fn set(app: &TestApp, scope: &str, key: &str, value: Value) {
-    let path = format!("/settings/{scope}/{key}");
-    let body = json!({ "value": value });
-    let mut res = app.send_json_with(Method::PUT, &path, &[], &body).await;
-    if res.status == StatusCode::PRECONDITION_REQUIRED {
-        res = app.send_json_with(Method::PUT, &path, &[("if-match", "*")], &body).await;
-    }
-    assert!(res.status.is_success(), "{path}: {}", res.text());
 }
 
 fn minute_limit(api: &FakeApi) -> Option<i64> {
@@ -60,7 +48,7 @@ fn events(harness: &Harness, reason: &str) -> Vec<Value> {
 #[tokio::test]
 async fn the_crms_settings_are_applied_reported_and_kept_through_an_outage() {
     let app = TestApp::spawn().await;
-    set(&app, "tenant:acme", "gateway.rateLimit", json!({"minute": 900})).await;
+    app.put_setting("tenant:acme", "gateway.rateLimit", json!({"minute": 900})).await;
     let harness = Harness::start_with(full_cluster(), acme_cluster(), Some(operator(&app))).await;
     harness
         .settle("the setting in force", |api| minute_limit(api) == Some(900) && synced(api).is_some())
@@ -118,12 +106,12 @@ async fn the_crms_settings_are_applied_reported_and_kept_through_an_outage() {
 #[tokio::test]
 async fn a_sync_request_reads_the_settings_at_once() {
     let app = TestApp::spawn().await;
-    set(&app, "global", "gateway.rateLimit", json!({"minute": 900})).await;
+    app.put_setting("global", "gateway.rateLimit", json!({"minute": 900})).await;
     let harness = Harness::start_with(full_cluster(), acme_cluster(), Some(operator(&app))).await;
     harness.settle("the first setting in force", |api| minute_limit(api) == Some(900)).await;
 
     // The registry changes; within the 5-minute interval only a request makes the operator look.
-    set(&app, "tenant:acme", "gateway.rateLimit", json!({"minute": 1200})).await;
+    app.put_setting("tenant:acme", "gateway.rateLimit", json!({"minute": 1200})).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(minute_limit(&harness.api), Some(900));
     harness.sync.send(ObjectRef::<TenantPolicy>::new("acme").within("crm")).await.unwrap();

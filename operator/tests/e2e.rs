@@ -1,0 +1,235 @@
+//! The operator binary end to end: `freshplan-operator run` against the in-memory API server
+//! (through a kubeconfig, as against a cluster) and a real CRM server on its own PostgreSQL,
+//! seeded with every example. It takes the lease, applies the CRM's settings, follows a settings
+//! change on `POST /sync`, moves HPA floors at a seasonal transition, serves health and metrics,
+//! and on SIGTERM stops and gives the lease up.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::http::{Request, StatusCode};
+use crm_server::auth::UserRole;
+use crm_server::testing::app::{fetch, get_url};
+use crm_server::testing::{TestApp, TestResponse};
+use freshplan_operator::testing::examples;
+use freshplan_operator::testing::fake_api::{FakeApi, Served, full_cluster};
+use http_body_util::Full;
+use jiff::{SignedDuration, Timestamp};
+use serde_json::{Value, json};
+
+/// The binary, with its log in a file the test prints when it fails.
+struct Operator {
+    child: Child,
+    admin: SocketAddr,
+    log: std::path::PathBuf,
+}
+
+impl Operator {
+    fn start(dir: &Path, api: &FakeApi, crm: &TestApp, clock_start: Timestamp) -> Operator {
+        let kubeconfig = dir.join("kubeconfig");
+        std::fs::write(&kubeconfig, api.kubeconfig()).unwrap();
+        let token_file = dir.join("crm-token");
+        let token = crm.token("system:serviceaccount:freshplan:operator", &[UserRole::Platform], &[], &[]);
+        std::fs::write(&token_file, token).unwrap();
+        let admin = free_port();
+        let log = dir.join("operator.log");
+        let child = Command::new(env!("CARGO_BIN_EXE_freshplan-operator"))
+            .arg("run")
+            .args(["--admin-addr", &admin.to_string()])
+            .args(["--crm-url", &crm.url("")])
+            .arg("--crm-token-file")
+            .arg(&token_file)
+            .args(["--clock-start", &clock_start.to_string()])
+            .args(["--lease-namespace", "crm", "--identity", "operator-0"])
+            .args(["--log-format", "json", "--log", "info,freshplan_operator=debug"])
+            .env("KUBECONFIG", &kubeconfig)
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("the operator binary starts");
+        Operator { child, admin, log }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.admin)
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits up to 30 s for `done`, printing the operator's log if it does not come.
+    async fn until(&mut self, what: &str, mut done: impl AsyncFnMut() -> bool) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while !done().await {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("the operator exited with {status} waiting for {what}; its log:\n{}", self.log());
+            }
+            if tokio::time::Instant::now() > deadline {
+                panic!("timed out waiting for {what}; the operator's log:\n{}", self.log());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// SIGTERM, as Kubernetes stops a pod, then its exit status.
+    async fn terminate(mut self) -> (ExitStatus, String) {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(sent.success());
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return (status, self.log());
+            }
+            if tokio::time::Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("no exit 20 s after SIGTERM; the log:\n{}", self.log());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
+}
+
+async fn get(url: &str) -> Option<TestResponse> {
+    get_url(url).await.ok()
+}
+
+async fn post(url: &str) -> TestResponse {
+    fetch(Request::post(url).body(Full::new(Bytes::new())).unwrap()).await.unwrap()
+}
+
+fn without_keda() -> Vec<Served> {
+    full_cluster().into_iter().filter(|s| !s.prefix.contains("keda.sh")).collect()
+}
+
+fn minute_limit(api: &FakeApi) -> Option<i64> {
+    api.get("KongPlugin", "crm", "acme-rate-limiting")?["config"]["minute"].as_i64()
+}
+
+fn min_replicas(api: &FakeApi, name: &str) -> Option<i64> {
+    api.get("HorizontalPodAutoscaler", "crm", name)?["spec"]["minReplicas"].as_i64()
+}
+
+fn lease_holder(api: &FakeApi) -> Option<String> {
+    let lease = api.get("Lease", "crm", "freshplan-operator")?;
+    Some(lease["spec"]["holderIdentity"].as_str().unwrap_or_default().to_owned())
+}
+
+/// The HPA floors that a seasonal transition moves: the first transition after the Saturday of
+/// the Oktoberfest's opening weekend, and each moving workload's floor before and after it.
+fn transition() -> (Timestamp, Vec<(String, i64, i64)>) {
+    let bundle = examples::bundle(&examples::scaling());
+    let plan = |at: Timestamp| bundle.plans(false, at).remove(0).1;
+    let saturday =
+        "2026-09-19T12:00".parse::<jiff::civil::DateTime>().unwrap().in_tz("Europe/Berlin").unwrap();
+    let at = plan(saturday.timestamp()).requeue_at.expect("a transition after the Saturday");
+    let (before, after) = (plan(at - SignedDuration::from_secs(1)), plan(at + SignedDuration::from_secs(1)));
+    let moving = before
+        .workloads
+        .iter()
+        .zip(&after.workloads)
+        .map(|(b, a)| (a.name.clone(), i64::from(b.floor.max(1)), i64::from(a.floor.max(1))))
+        .filter(|(_, before, after)| before != after)
+        .collect::<Vec<_>>();
+    assert!(!moving.is_empty(), "the transition moves some floor");
+    (at, moving)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_applies_settings_follows_a_change_and_a_transition_and_stops_on_sigterm() {
+    let crm = TestApp::spawn().await;
+    crm.put_setting("tenant:acme", "gateway.rateLimit", json!({"minute": 900})).await;
+    let api = FakeApi::start(without_keda()).await;
+    let mut seeded = examples::scaling();
+    seeded.extend(examples::documents("tenant-policies.yaml"));
+    seeded.extend(examples::policy_targets());
+    for object in seeded {
+        api.insert(object);
+    }
+    let (at, moving) = transition();
+    let dir = tempfile::tempdir().unwrap();
+    // The operator's clock starts 10 s before the transition (the lease keeps real time).
+    let mut operator = Operator::start(dir.path(), &api, &crm, at - SignedDuration::from_secs(10));
+
+    let health = operator.url("/healthz");
+    operator.until("/healthz", async || get(&health).await.is_some_and(|r| r.status == StatusCode::OK)).await;
+    let ready = operator.url("/readyz");
+    operator.until("/readyz", async || get(&ready).await.is_some_and(|r| r.status == StatusCode::OK)).await;
+    operator.until("the lease", async || lease_holder(&api).as_deref() == Some("operator-0")).await;
+
+    // The CRM's setting is in force; the three policies are applied; HPAs (no KEDA here) stand at
+    // the floors before the transition.
+    operator.until("the CRM's limit", async || minute_limit(&api) == Some(900)).await;
+    for name in ["acme", "bergblick", "kaiserhof-munich"] {
+        operator
+            .until(&format!("{name} ready"), async || {
+                let policy = api.get("TenantPolicy", "crm", name).unwrap();
+                policy["status"]["conditions"].as_array().is_some_and(|conditions| {
+                    conditions.iter().any(|c| c["type"] == "Ready" && c["status"] == "True")
+                })
+            })
+            .await;
+    }
+    let annotation = &api.get("Ingress", "crm", "crm-acme").unwrap()["metadata"]["annotations"];
+    assert!(annotation["konghq.com/plugins"].as_str().unwrap().starts_with("user-log,acme-"), "{annotation}");
+
+    // The seasonal transition passes on the operator's clock: the floors move, nothing prompting.
+    for (name, _, after) in &moving {
+        operator
+            .until(&format!("{name} at {after}"), async || min_replicas(&api, name) == Some(*after))
+            .await;
+    }
+    let profile = api.get("ScalingProfile", "crm", "crm").unwrap();
+    let next: Timestamp = profile["status"]["nextTransition"].as_str().unwrap().parse().unwrap();
+    assert!(next > at, "the status names the transition after: {profile:#}");
+
+    // The registry changes; a sync request makes the operator read it at once.
+    crm.put_setting("tenant:acme", "gateway.rateLimit", json!({"minute": 1200})).await;
+    let sync = post(&operator.url("/sync/crm/acme")).await;
+    assert_eq!(sync.status, StatusCode::ACCEPTED, "{}", sync.text());
+    operator.until("the new limit", async || minute_limit(&api) == Some(1200)).await;
+    let reports = crm.get("/settings/sync-reports?tenant=acme").await.json();
+    let outcomes: Vec<&Value> = reports["items"].as_array().unwrap().iter().map(|r| &r["outcome"]).collect();
+    assert_eq!(outcomes, [&json!("applied"), &json!("applied")], "{reports:#}");
+
+    let metrics = get(&operator.url("/metrics")).await.unwrap().text();
+    assert!(metrics.contains("freshplan_operator_leader 1\n"), "{metrics}");
+    for kind in ["TenantPolicy", "ScalingProfile"] {
+        let line = format!("freshplan_operator_reconciliations_total{{kind=\"{kind}\",result=\"ok\"}}");
+        assert!(metrics.contains(&line), "{line} in {metrics}");
+    }
+    assert!(
+        metrics.contains("freshplan_operator_managed_objects{kind=\"HorizontalPodAutoscaler\"} 6\n"),
+        "{metrics}"
+    );
+
+    // SIGTERM: a clean exit, the lease given up for the next replica, JSON logs naming objects.
+    let (status, log) = operator.terminate().await;
+    assert!(status.success(), "{status}; the log:\n{log}");
+    assert_eq!(lease_holder(&api).as_deref(), Some(""), "the lease is released");
+    let lines: Vec<Value> = log.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let reconciled = |object: &str| {
+        lines.iter().any(|l| {
+            l["message"] == "reconciled"
+                && l["spans"].as_array().is_some_and(|spans| spans.iter().any(|s| s["object"] == object))
+        })
+    };
+    assert!(reconciled("TenantPolicy crm/acme"), "a log line names the policy: {log}");
+    assert!(reconciled("ScalingProfile crm/crm"), "a log line names the profile: {log}");
+}
