@@ -93,6 +93,9 @@ pub struct RunArgs {
     /// The deadline of one call to the CRM, in seconds.
     #[arg(long, default_value_t = 10)]
     pub crm_timeout_seconds: u64,
+    /// How many objects of one kind are reconciled at once.
+    #[arg(long, env = "FRESHPLAN_CONCURRENCY", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..))]
+    pub concurrency: u16,
     /// `json` lines or `text`.
     #[arg(long, env = "FRESHPLAN_LOG_FORMAT", value_enum, default_value_t = LogFormatArg::Json)]
     pub log_format: LogFormatArg,
@@ -313,6 +316,7 @@ async fn run(args: RunArgs) -> Result<(), CliError> {
         .unwrap_or_else(|| format!("freshplan-operator-{}", std::process::id()));
     let mut options = Options::new(Metrics::new());
     options.instance = Some(identity.clone());
+    options.concurrency = args.concurrency;
     if let Some(base_url) = args.crm_url {
         let token = match args.crm_token_file {
             Some(path) => Token::File(path),

@@ -4,9 +4,7 @@
 //! change on `POST /sync`, moves HPA floors at a seasonal transition, serves health and metrics,
 //! and on SIGTERM stops and gives the lease up.
 
-use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::Duration;
 
 use axum::body::Bytes;
@@ -16,94 +14,26 @@ use crm_server::testing::app::{fetch, get_url};
 use crm_server::testing::{TestApp, TestResponse};
 use freshplan_operator::testing::examples;
 use freshplan_operator::testing::fake_api::{FakeApi, Served, full_cluster};
+use freshplan_operator::testing::process::OperatorProcess;
 use http_body_util::Full;
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
 
-/// The binary, with its log in a file the test prints when it fails.
-struct Operator {
-    child: Child,
-    admin: SocketAddr,
-    log: std::path::PathBuf,
-}
-
-impl Operator {
-    fn start(dir: &Path, api: &FakeApi, crm: &TestApp, clock_start: Timestamp) -> Operator {
-        let kubeconfig = dir.join("kubeconfig");
-        std::fs::write(&kubeconfig, api.kubeconfig()).unwrap();
-        let token_file = dir.join("crm-token");
-        let token = crm.token("system:serviceaccount:freshplan:operator", &[UserRole::Platform], &[], &[]);
-        std::fs::write(&token_file, token).unwrap();
-        let admin = free_port();
-        let log = dir.join("operator.log");
-        let child = Command::new(env!("CARGO_BIN_EXE_freshplan-operator"))
-            .arg("run")
-            .args(["--admin-addr", &admin.to_string()])
-            .args(["--crm-url", &crm.url("")])
-            .arg("--crm-token-file")
-            .arg(&token_file)
-            .args(["--clock-start", &clock_start.to_string()])
-            .args(["--lease-namespace", "crm", "--identity", "operator-0"])
-            .args(["--log-format", "json", "--log", "info,freshplan_operator=debug"])
-            .env("KUBECONFIG", &kubeconfig)
-            .env_remove("RUST_LOG")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("the operator binary starts");
-        Operator { child, admin, log }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.admin)
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// Waits up to 30 s for `done`, printing the operator's log if it does not come.
-    async fn until(&mut self, what: &str, mut done: impl AsyncFnMut() -> bool) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        while !done().await {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("the operator exited with {status} waiting for {what}; its log:\n{}", self.log());
-            }
-            if tokio::time::Instant::now() > deadline {
-                panic!("timed out waiting for {what}; the operator's log:\n{}", self.log());
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    /// SIGTERM, as Kubernetes stops a pod, then its exit status.
-    async fn terminate(mut self) -> (ExitStatus, String) {
-        let pid = self.child.id().to_string();
-        let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-        assert!(sent.success());
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return (status, self.log());
-            }
-            if tokio::time::Instant::now() > deadline {
-                let _ = self.child.kill();
-                panic!("no exit 20 s after SIGTERM; the log:\n{}", self.log());
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-}
-
-impl Drop for Operator {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
+/// The binary with the CRM's URL and a platform token, its clock started at `clock_start`.
+fn start(dir: &Path, api: &FakeApi, crm: &TestApp, clock_start: Timestamp) -> OperatorProcess {
+    let token_file = dir.join("crm-token");
+    let token = crm.token("system:serviceaccount:freshplan:operator", &[UserRole::Platform], &[], &[]);
+    std::fs::write(&token_file, token).unwrap();
+    let args = [
+        "--crm-url".to_owned(),
+        crm.url(""),
+        "--crm-token-file".to_owned(),
+        token_file.display().to_string(),
+        "--clock-start".to_owned(),
+        clock_start.to_string(),
+    ];
+    let binary = Path::new(env!("CARGO_BIN_EXE_freshplan-operator"));
+    OperatorProcess::start(binary, dir, api, "info,freshplan_operator=debug", &args)
 }
 
 async fn get(url: &str) -> Option<TestResponse> {
@@ -113,6 +43,9 @@ async fn get(url: &str) -> Option<TestResponse> {
 async fn post(url: &str) -> TestResponse {
     fetch(Request::post(url).body(Full::new(Bytes::new())).unwrap()).await.unwrap()
 }
+
+/// How long any step may take.
+const WAIT: Duration = Duration::from_secs(30);
 
 fn without_keda() -> Vec<Served> {
     full_cluster().into_iter().filter(|s| !s.prefix.contains("keda.sh")).collect()
@@ -165,20 +98,24 @@ async fn the_binary_applies_settings_follows_a_change_and_a_transition_and_stops
     let (at, moving) = transition();
     let dir = tempfile::tempdir().unwrap();
     // The operator's clock starts 10 s before the transition (the lease keeps real time).
-    let mut operator = Operator::start(dir.path(), &api, &crm, at - SignedDuration::from_secs(10));
+    let mut operator = start(dir.path(), &api, &crm, at - SignedDuration::from_secs(10));
 
     let health = operator.url("/healthz");
-    operator.until("/healthz", async || get(&health).await.is_some_and(|r| r.status == StatusCode::OK)).await;
+    operator
+        .until("/healthz", WAIT, async || get(&health).await.is_some_and(|r| r.status == StatusCode::OK))
+        .await;
     let ready = operator.url("/readyz");
-    operator.until("/readyz", async || get(&ready).await.is_some_and(|r| r.status == StatusCode::OK)).await;
-    operator.until("the lease", async || lease_holder(&api).as_deref() == Some("operator-0")).await;
+    operator
+        .until("/readyz", WAIT, async || get(&ready).await.is_some_and(|r| r.status == StatusCode::OK))
+        .await;
+    operator.until("the lease", WAIT, async || lease_holder(&api).as_deref() == Some("operator-0")).await;
 
     // The CRM's setting is in force; the three policies are applied; HPAs (no KEDA here) stand at
     // the floors before the transition.
-    operator.until("the CRM's limit", async || minute_limit(&api) == Some(900)).await;
+    operator.until("the CRM's limit", WAIT, async || minute_limit(&api) == Some(900)).await;
     for name in ["acme", "bergblick", "kaiserhof-munich"] {
         operator
-            .until(&format!("{name} ready"), async || {
+            .until(&format!("{name} ready"), WAIT, async || {
                 let policy = api.get("TenantPolicy", "crm", name).unwrap();
                 policy["status"]["conditions"].as_array().is_some_and(|conditions| {
                     conditions.iter().any(|c| c["type"] == "Ready" && c["status"] == "True")
@@ -192,7 +129,7 @@ async fn the_binary_applies_settings_follows_a_change_and_a_transition_and_stops
     // The seasonal transition passes on the operator's clock: the floors move, nothing prompting.
     for (name, _, after) in &moving {
         operator
-            .until(&format!("{name} at {after}"), async || min_replicas(&api, name) == Some(*after))
+            .until(&format!("{name} at {after}"), WAIT, async || min_replicas(&api, name) == Some(*after))
             .await;
     }
     let profile = api.get("ScalingProfile", "crm", "crm").unwrap();
@@ -203,7 +140,7 @@ async fn the_binary_applies_settings_follows_a_change_and_a_transition_and_stops
     crm.put_setting("tenant:acme", "gateway.rateLimit", json!({"minute": 1200})).await;
     let sync = post(&operator.url("/sync/crm/acme")).await;
     assert_eq!(sync.status, StatusCode::ACCEPTED, "{}", sync.text());
-    operator.until("the new limit", async || minute_limit(&api) == Some(1200)).await;
+    operator.until("the new limit", WAIT, async || minute_limit(&api) == Some(1200)).await;
     let reports = crm.get("/settings/sync-reports?tenant=acme").await.json();
     let outcomes: Vec<&Value> = reports["items"].as_array().unwrap().iter().map(|r| &r["outcome"]).collect();
     assert_eq!(outcomes, [&json!("applied"), &json!("applied")], "{reports:#}");

@@ -2,14 +2,17 @@
 //! operator generated that a spec no longer wants.
 //!
 //! An object whose live state already holds every field the operator wants is not written: a
-//! reconcile that changes nothing sends nothing. Pruning finds candidates by the owner's label
+//! reconcile that changes nothing sends nothing. The watch caches hold metadata only; an object
+//! is known to hold what was wanted when its fingerprint annotation is the wanted one and its
+//! `resourceVersion` has not moved since this process applied it (or last read and compared it). Pruning finds candidates by the owner's label
 //! and deletes only objects the owner really owns (its uid in their owner references), never by
 //! name patterns.
 
+use kube::ResourceExt;
 use kube::api::{DeleteParams, Patch, PatchParams};
 use serde_json::Value;
 
-use super::context::Context;
+use super::context::{Applied, Context};
 use super::error::Error;
 use super::kinds::Kind;
 
@@ -59,14 +62,47 @@ pub async fn apply(ctx: &Context, kinds: &[Kind], wanted: &[Value]) -> Result<us
         let kind = Kind::of(kinds, object).expect("generated objects are of the kinds given");
         let object = fingerprinted(object);
         let (namespace, name) = name_of(&object);
-        if ctx.live(kind, namespace, name).is_some_and(|live| contains(&live, &object)) {
+        let fingerprint = object["metadata"]["annotations"][APPLIED_ANNOTATION].as_str().unwrap_or_default();
+        if in_force(ctx, kind, &object, fingerprint).await? {
             continue;
         }
         let params = PatchParams::apply(FIELD_MANAGER).force();
-        kind.api(&ctx.client, namespace).patch(name, &params, &Patch::Apply(&object)).await?;
+        let live = kind.api(&ctx.client, namespace).patch(name, &params, &Patch::Apply(&object)).await?;
+        let applied = Applied {
+            fingerprint: fingerprint.to_owned(),
+            resource_version: live.resource_version().unwrap_or_default(),
+        };
+        ctx.remember_applied(kind, namespace, name, applied);
         written += 1;
     }
     Ok(written)
+}
+
+/// Whether `wanted` (fingerprinted) is in force: its object carries the fingerprint and was
+/// applied or compared at its current `resourceVersion`, or else a read of it holds every field
+/// wanted.
+async fn in_force(ctx: &Context, kind: &Kind, wanted: &Value, fingerprint: &str) -> Result<bool, Error> {
+    let (namespace, name) = name_of(wanted);
+    let Some(live) = ctx.live(kind, namespace, name) else { return Ok(false) };
+    if live.annotations().get(APPLIED_ANNOTATION).map(String::as_str) != Some(fingerprint) {
+        return Ok(false);
+    }
+    let version = live.resource_version().unwrap_or_default();
+    let known = Applied { fingerprint: fingerprint.to_owned(), resource_version: version };
+    if ctx.applied(kind, namespace, name).as_ref() == Some(&known) {
+        return Ok(true);
+    }
+    // Written by someone since, or not seen by this process yet: compare the object itself.
+    let Some(object) = kind.api(&ctx.client, namespace).get_opt(name).await? else { return Ok(false) };
+    let holds = serde_json::to_value(&object).is_ok_and(|object| contains(&object, wanted));
+    if holds {
+        let found = Applied {
+            fingerprint: fingerprint.to_owned(),
+            resource_version: object.resource_version().unwrap_or_default(),
+        };
+        ctx.remember_applied(kind, namespace, name, found);
+    }
+    Ok(holds)
 }
 
 /// Deletes the objects of `kinds` in `namespace` labelled `label` that `owner_uid` owns and that
@@ -82,23 +118,21 @@ pub async fn prune(
     let mut deleted = 0;
     for kind in kinds {
         // In name order, so that what a prune does reads (and tests) the same every time.
-        let mut live = ctx.live_list(kind, namespace);
-        live.sort_by(|a, b| name_of(a).1.cmp(name_of(b).1));
-        for object in live {
-            let labelled = object["metadata"]["labels"][label.0].as_str() == Some(label.1);
-            let owned = object["metadata"]["ownerReferences"].as_array().is_some_and(|owners| {
-                owners.iter().any(|o| o["uid"] == owner_uid && o["controller"] == true)
-            });
-            let (_, name) = name_of(&object);
+        for object in ctx.live_list(kind, namespace) {
+            let labelled = object.labels().get(label.0).map(String::as_str) == Some(label.1);
+            let owned =
+                object.owner_references().iter().any(|o| o.uid == owner_uid && o.controller == Some(true));
+            let name = object.name_any();
             let kept = keep.iter().any(|k| Kind::of(&[*kind], k).is_some() && name_of(k).1 == name);
             if !labelled || !owned || kept {
                 continue;
             }
-            match kind.api(&ctx.client, namespace).delete(name, &DeleteParams::background()).await {
+            match kind.api(&ctx.client, namespace).delete(&name, &DeleteParams::background()).await {
                 Ok(_) => deleted += 1,
                 Err(kube::Error::Api(status)) if status.code == 404 => {}
                 Err(e) => return Err(e.into()),
             }
+            ctx.forget_applied(kind, namespace, &name);
         }
     }
     Ok(deleted)

@@ -5,11 +5,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use jiff::Timestamp;
-use kube::api::DynamicObject;
 use kube::runtime::events::{Recorder, Reporter};
-use kube::runtime::reflector::{ObjectRef, Store};
-use serde_json::Value;
 
+use super::cache::{Cache, Meta};
 use super::discovery::Installed;
 use super::kinds::Kind;
 use super::sync::Reads;
@@ -19,6 +17,19 @@ use crate::metrics::Metrics;
 /// Where reconciles read the time: the wall clock, or one a test or demo chooses.
 pub type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
 
+/// An object as this process last applied it or found it in force: the fingerprint of what was
+/// wanted, and the `resourceVersion` the object had then.
+///
+/// The caches hold metadata only, so that thousands of plugins and ScaledObjects do not keep
+/// their bodies in memory; an object whose `resourceVersion` has not moved since it was applied
+/// still holds what was applied. One that moved (someone wrote to it), or that this process has
+/// not seen before, is read once and compared.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    pub fingerprint: String,
+    pub resource_version: String,
+}
+
 /// The name the operator reports Events as.
 pub const REPORTER: &str = "freshplan-operator";
 
@@ -27,8 +38,11 @@ pub struct Context {
     pub client: kube::Client,
     /// The optional APIs the cluster serves, found at start.
     pub installed: Installed,
-    /// Watch caches of generated and read kinds, filled by the controllers' watches.
-    pub caches: HashMap<Kind, Store<DynamicObject>>,
+    /// Watch caches of the generated kinds, metadata only (see [`Applied`]), filled by the
+    /// controllers' watches.
+    pub caches: HashMap<Kind, Cache>,
+    /// What this process applied or found in force, per object.
+    applied: Mutex<HashMap<(Kind, String, String), Applied>>,
     pub recorder: Recorder,
     /// The clock, an argument so that tests choose the time.
     pub clock: Clock,
@@ -49,6 +63,7 @@ impl Context {
             client,
             installed,
             caches: HashMap::new(),
+            applied: Mutex::new(HashMap::new()),
             clock: Arc::new(Timestamp::now),
             metrics: Metrics::new(),
             crm: None,
@@ -74,21 +89,32 @@ impl Context {
         (self.clock)()
     }
 
-    /// The cached object of `kind`, as JSON; None when there is none or no cache of the kind.
-    pub fn live(&self, kind: &Kind, namespace: &str, name: &str) -> Option<Value> {
-        let store = self.caches.get(kind)?;
-        let object = store.get(&ObjectRef::new_with(name, kind.api_resource()).within(namespace))?;
-        serde_json::to_value(object.as_ref()).ok()
+    /// The cached metadata of the object `kind` `namespace/name`; None when there is none or no
+    /// cache of the kind.
+    pub fn live(&self, kind: &Kind, namespace: &str, name: &str) -> Option<Arc<Meta>> {
+        self.caches.get(kind)?.get(kind, namespace, name)
     }
 
-    /// Every cached object of `kind` in `namespace`, as JSON.
-    pub fn live_list(&self, kind: &Kind, namespace: &str) -> Vec<Value> {
-        let Some(store) = self.caches.get(kind) else { return Vec::new() };
-        store
-            .state()
-            .iter()
-            .filter(|o| o.metadata.namespace.as_deref() == Some(namespace))
-            .filter_map(|o| serde_json::to_value(o.as_ref()).ok())
-            .collect()
+    /// The metadata of every cached object of `kind` in `namespace`, in name order.
+    pub fn live_list(&self, kind: &Kind, namespace: &str) -> Vec<Arc<Meta>> {
+        self.caches.get(kind).map(|cache| cache.in_namespace(kind, namespace)).unwrap_or_default()
+    }
+
+    /// What was last applied to (or found in) `kind` `namespace/name`.
+    pub fn applied(&self, kind: &Kind, namespace: &str, name: &str) -> Option<Applied> {
+        let applied = self.applied.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        applied.get(&(*kind, namespace.to_owned(), name.to_owned())).cloned()
+    }
+
+    /// Remembers that `kind` `namespace/name` holds what `applied` says.
+    pub fn remember_applied(&self, kind: &Kind, namespace: &str, name: &str, applied: Applied) {
+        let mut all = self.applied.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        all.insert((*kind, namespace.to_owned(), name.to_owned()), applied);
+    }
+
+    /// Forgets `kind` `namespace/name` (it was deleted).
+    pub fn forget_applied(&self, kind: &Kind, namespace: &str, name: &str) {
+        let mut all = self.applied.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        all.remove(&(*kind, namespace.to_owned(), name.to_owned()));
     }
 }

@@ -1,7 +1,7 @@
 //! The kinds the controllers write or read that have no Rust type here: Kong's and KEDA's custom
 //! resources, and the core kinds handled as JSON alongside them.
 
-use kube::api::{Api, ApiResource, DynamicObject};
+use kube::api::{Api, ApiResource, DynamicObject, PartialObjectMeta};
 use kube::core::GroupVersionKind;
 
 /// A kind, by group, version, kind and plural.
@@ -37,6 +37,11 @@ impl Kind {
 
     /// Its API across namespaces, for watches.
     pub fn api_all(&self, client: &kube::Client) -> Api<DynamicObject> {
+        Api::all_with(client.clone(), &self.api_resource())
+    }
+
+    /// Its API across namespaces, metadata only, for the watch caches of generated objects.
+    pub fn metadata_all(&self, client: &kube::Client) -> Api<PartialObjectMeta<DynamicObject>> {
         Api::all_with(client.clone(), &self.api_resource())
     }
 

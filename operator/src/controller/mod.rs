@@ -4,6 +4,7 @@
 //! context     what every reconcile shares: client, watch caches, installed APIs, Events, clock
 //! discovery   which optional APIs (KEDA, Kong, Gateway API) the cluster serves
 //! kinds       the generated and read kinds without Rust types (KongPlugin, ScaledObject, ...)
+//! cache       metadata caches of the generated kinds, by namespace
 //! apply       server-side apply that skips what is already live, pruning by label and owner
 //! targets     the konghq.com/plugins annotation of a policy's targets, under optimistic concurrency
 //! status      conditions (pure) and the one status write
@@ -14,6 +15,7 @@
 //! ```
 
 pub mod apply;
+pub mod cache;
 pub mod context;
 pub mod discovery;
 pub mod error;
@@ -32,7 +34,7 @@ use std::time::Duration;
 use futures::future::{FutureExt, Shared};
 use futures::{Stream, StreamExt};
 use jiff::Timestamp;
-use kube::api::DynamicObject;
+use kube::Api;
 use kube::runtime::controller::{Action, Config as ControllerConfig};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
@@ -42,13 +44,9 @@ use tracing::Instrument;
 
 use self::context::{Clock, Context};
 use self::error::{Error, backoff};
-use self::kinds::Kind;
 use crate::crd::tenant_policy::TenantPolicy;
 use crate::crm::CrmClient;
 use crate::metrics::{Metrics, Outcome};
-use crate::render::workload::MANAGED_BY;
-
-type ObjectStream = Pin<Box<dyn Stream<Item = Result<DynamicObject, watcher::Error>> + Send>>;
 
 /// The shutdown signal, shared by the controllers.
 pub type Shutdown = Shared<Pin<Box<dyn Future<Output = ()> + Send + Sync>>>;
@@ -66,6 +64,10 @@ pub struct Options {
     pub sync_requests: Option<SyncRequests>,
     /// How long a controller waits for more changes to an object before it reconciles it.
     pub debounce: Duration,
+    /// How many objects each controller reconciles at once. Bounded, so that a start with
+    /// thousands of objects queues them instead of opening a connection and holding a plan for
+    /// each at the same time.
+    pub concurrency: u16,
     /// The clock the reconciles plan with (`Context::clock`); tests pin it.
     pub clock: Clock,
 }
@@ -81,20 +83,42 @@ impl Options {
             crm: None,
             sync_requests: None,
             debounce: Duration::from_millis(200),
+            concurrency: 16,
             clock: Arc::new(Timestamp::now),
         }
     }
 }
 
-/// A watch cache of the objects of `kind` the operator manages, and the stream that fills it.
-fn managed_cache(client: &kube::Client, kind: &Kind) -> (Store<DynamicObject>, ObjectStream) {
-    let writer = reflector::store::Writer::new(kind.api_resource());
-    let reader = writer.as_reader();
-    let config = watcher::Config::default().labels(&format!("app.kubernetes.io/managed-by={MANAGED_BY}"));
-    let stream = reflector::reflector(writer, watcher(kind.api_all(client), config))
-        .touched_objects()
-        .default_backoff();
-    (reader, stream.boxed())
+/// The primary watch of a controller: `K`s, in a cache the controller reads, passed on only when
+/// something a reconcile acts on changed (spec, labels, annotations, finalizers, deletion) and
+/// not when only the status did: the status a reconcile writes does not reconcile again.
+fn primary<K>(
+    client: &kube::Client,
+) -> (Store<K>, impl Stream<Item = Result<K, watcher::Error>> + Send + use<K>)
+where
+    K: Resource<DynamicType = ()>
+        + Clone
+        + std::fmt::Debug
+        + serde::de::DeserializeOwned
+        + Send
+        + Sync
+        + 'static,
+{
+    let (store, writer) = reflector::store::<K>();
+    let stream =
+        reflector::reflector(writer, watcher(Api::<K>::all(client.clone()), watcher::Config::default()))
+            .default_backoff()
+            .applied_objects()
+            .predicate_filter(reconciled_part::<K>, Default::default());
+    (store, stream)
+}
+
+/// The hash of what of `object` a reconcile acts on: everything but the status.
+fn reconciled_part<K: Resource>(object: &K) -> Option<u64> {
+    let meta = object.meta();
+    let part =
+        (&meta.generation, &meta.labels, &meta.annotations, &meta.finalizers, &meta.deletion_timestamp);
+    Some(crate::hash::fnv1a(format!("{part:?}").as_bytes()))
 }
 
 /// `Kind namespace/name`, the key of per-object bookkeeping and of log lines.
@@ -156,20 +180,20 @@ pub async fn run(
     let mut gateway = Vec::new();
     if installed.kong {
         for kind in kinds::GATEWAY {
-            let (cache, stream) = managed_cache(&client, &kind);
+            let (cache, stream) = cache::managed(&client, &kind);
             ctx.caches.insert(kind, cache);
             gateway.push((kind, stream));
         }
     }
     let mut scaling = Vec::new();
     for kind in kinds::SCALING.into_iter().filter(|kind| installed.keda || *kind != kinds::SCALED_OBJECT) {
-        let (cache, stream) = managed_cache(&client, &kind);
+        let (cache, stream) = cache::managed(&client, &kind);
         ctx.caches.insert(kind, cache);
         scaling.push((kind, stream));
     }
     let ctx = Arc::new(ctx);
     let shutdown: Shutdown = (Box::pin(shutdown) as Pin<Box<dyn Future<Output = ()> + Send + Sync>>).shared();
-    let config = ControllerConfig::default().debounce(options.debounce);
+    let config = ControllerConfig::default().debounce(options.debounce).concurrency(options.concurrency);
     futures::join!(
         tenant_policy::controller(
             ctx.clone(),

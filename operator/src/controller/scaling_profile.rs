@@ -38,12 +38,13 @@ use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 
+use super::cache::{Cache, ObjectStream};
 use super::context::Context;
 use super::error::{Error, backoff};
 use super::kinds::{self, Kind};
 use super::status::{self, READY, condition};
 use super::tenant_policy::publish;
-use super::{ObjectStream, Shutdown, apply, drain, error_policy, observed};
+use super::{Shutdown, apply, drain, error_policy, observed};
 use crate::crd::{ScalingProfile, ScalingProfileStatus, SeasonalWindow};
 use crate::plan::{self, Backend, Plan};
 use crate::render::workload::PROFILE_LABEL;
@@ -95,7 +96,7 @@ impl Reads {
     /// Whether every cache a reconcile reads has had its first list; waits up to [`CACHE_WAIT`].
     /// Planning before would see no Deployments and prune every object.
     async fn ready(&self, ctx: &Context) -> bool {
-        let owned: Vec<&Store<_>> = kinds::SCALING.iter().filter_map(|kind| ctx.caches.get(kind)).collect();
+        let owned: Vec<&Cache> = kinds::SCALING.iter().filter_map(|kind| ctx.caches.get(kind)).collect();
         let all = async {
             self.windows.wait_until_ready().await.is_ok()
                 && self.deployments.wait_until_ready().await.is_ok()
@@ -145,8 +146,8 @@ pub(super) async fn controller(
     shutdown: Shutdown,
 ) {
     let client = ctx.client.clone();
-    let mut controller =
-        Controller::new(Api::<ScalingProfile>::all(client.clone()), watcher::Config::default());
+    let (store, stream) = super::primary::<ScalingProfile>(&client);
+    let mut controller = Controller::for_stream(stream, store);
     let profiles = controller.store();
     for (kind, stream) in owned {
         controller = controller.owns_stream_with(stream, kind.api_resource());

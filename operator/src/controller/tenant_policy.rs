@@ -21,13 +21,14 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
 
+use super::cache::ObjectStream;
 use super::context::Context;
 use super::error::Error;
 use super::kinds::Kind;
 use super::status::{self, READY, SETTINGS_SYNCED, TARGETS_FOUND, condition};
 use super::sync;
 use super::targets::{self, Outcome};
-use super::{ObjectStream, Shutdown, SyncRequests, drain, error_policy, observed};
+use super::{Shutdown, SyncRequests, drain, error_policy, observed};
 use super::{apply, kinds};
 use crate::crd::tenant_policy::{GeneratedObject, Target, TenantPolicy, TenantPolicyStatus};
 use crate::crm::{Outcome as CrmOutcome, SyncReport};
@@ -51,8 +52,8 @@ pub(super) async fn controller(
     shutdown: Shutdown,
 ) {
     let client = ctx.client.clone();
-    let mut controller =
-        Controller::new(Api::<TenantPolicy>::all(client.clone()), watcher::Config::default());
+    let (store, stream) = super::primary::<TenantPolicy>(&client);
+    let mut controller = Controller::for_stream(stream, store);
     let store = controller.store();
     for (kind, stream) in owned {
         controller = controller.owns_stream_with(stream, kind.api_resource());

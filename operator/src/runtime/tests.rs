@@ -117,9 +117,21 @@ async fn only_the_leader_reconciles_a_lost_lease_stops_it_and_a_released_one_is_
     assert_eq!(writes, Vec::<String>::new(), "no replica writes while another holds the lease");
     assert_eq!((a.leads(), b.leads(), minute_limit(&api)), (false, false, Some(600)));
 
-    // The lease is released: one of the two takes it over and applies what changed meanwhile.
+    // The lease is released: one of the two takes it over and applies what changed meanwhile,
+    // and only that: what it finds in force (read once, its caches hold metadata) is not written.
     api.edit("Lease", "crm", "freshplan-operator", json!({"spec": {"holderIdentity": null}}));
     until("a new leader applies the change", &api, || minute_limit(&api) == Some(700)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let generated =
+        |r: &Recorded| ["/kongplugins/", "/kongconsumers/", "/secrets/"].iter().any(|k| r.path.contains(k));
+    let writes: Vec<String> =
+        api.requests().iter().filter(|r| r.is_write() && generated(r)).map(Recorded::line).collect();
+    assert_eq!(
+        writes,
+        [
+            "PATCH /apis/configuration.konghq.com/v1/namespaces/crm/kongplugins/acme-rate-limiting?fieldManager=freshplan-operator"
+        ]
+    );
     assert!(a.leads() != b.leads(), "exactly one replica leads");
     let (leader, standby) = if a.leads() { (a, b) } else { (b, a) };
 

@@ -2,3 +2,4 @@
 
 pub mod examples;
 pub mod fake_api;
+pub mod process;

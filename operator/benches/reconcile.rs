@@ -1,0 +1,123 @@
+//! Reconcile throughput and memory of `freshplan-operator run` against the in-memory API server
+//! (a program, not a test: it prints figures). `cargo bench -p freshplan-operator --bench reconcile`
+//!
+//! The cluster: 500 namespaces, each with the example ScalingProfile, its five SeasonalWindows
+//! and nine Deployments (three territories x query/command/relay), and 10 TenantPolicies (the
+//! example `acme` renamed, without `settingsRef`: no CRM here) with their Ingresses; 5,000
+//! TenantPolicies and 500 ScalingProfiles in all. The operator binary starts against it and the
+//! clock runs until every policy and profile reports Ready: objects/s is those 5,500 custom
+//! resources over that time (start-up, the initial lists and every write included). Peak RSS is
+//! the operator process's (VmHWM), not this program's, which hosts the API server.
+//!
+//! Environment: BENCH_NAMESPACES (500), BENCH_POLICIES_PER_NAMESPACE (10).
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crm_server::testing::app::get_url;
+use freshplan_operator::testing::examples;
+use freshplan_operator::testing::fake_api::{FakeApi, full_cluster};
+use freshplan_operator::testing::process::OperatorProcess;
+use serde_json::{Value, json};
+
+fn env(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// The scaling examples and `policies` TenantPolicies with their Ingresses, in `namespace`.
+fn namespace_objects(namespace: &str, scaling: &[Value], policy: &Value, policies: usize) -> Vec<Value> {
+    let mut objects: Vec<Value> = scaling.to_vec();
+    for n in 0..policies {
+        let name = format!("{namespace}-t{n:02}");
+        let mut policy = policy.clone();
+        policy["metadata"]["name"] = json!(name);
+        policy["spec"]["tenantId"] = json!(name);
+        policy["spec"]["targets"] = json!([{"kind": "Ingress", "name": name}]);
+        let spec = policy["spec"].as_object_mut().expect("a spec");
+        spec.remove("settingsRef");
+        spec["rateLimit"].as_object_mut().expect("limits").remove("routes");
+        objects.push(policy);
+        objects.push(examples::ingress(&name, Some("user-log")));
+    }
+    for object in &mut objects {
+        object["metadata"]["namespace"] = json!(namespace);
+    }
+    objects
+}
+
+fn ready(object: &Value) -> bool {
+    object["status"]["conditions"]
+        .as_array()
+        .is_some_and(|conditions| conditions.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"))
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() {
+    let (namespaces, per_namespace) = (env("BENCH_NAMESPACES", 500), env("BENCH_POLICIES_PER_NAMESPACE", 10));
+    let api = FakeApi::start(full_cluster()).await;
+    let (scaling, policy) = (examples::scaling(), examples::policy("acme"));
+    for n in 0..namespaces {
+        for object in namespace_objects(&format!("shop-{n:03}"), &scaling, &policy, per_namespace) {
+            api.insert(object);
+        }
+    }
+    let (policies, profiles) = (namespaces * per_namespace, namespaces);
+    println!("cluster: {policies} TenantPolicies, {profiles} ScalingProfiles in {namespaces} namespaces");
+
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let binary = Path::new(env!("CARGO_BIN_EXE_freshplan-operator"));
+    let started = Instant::now();
+    let mut operator = OperatorProcess::start(binary, dir.path(), &api, "warn", &[]);
+    operator
+        .until("every policy and profile ready", Duration::from_secs(900), async || {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let done = |kind: &str, count: usize| api.all(kind).iter().filter(|o| ready(o)).count() == count;
+            done("TenantPolicy", policies) && done("ScalingProfile", profiles)
+        })
+        .await;
+    let elapsed = started.elapsed();
+    // VmHWM is the high-water mark: read once, while the process still runs.
+    let peak_kib = operator.peak_rss_kib().expect("the operator's /proc status");
+    let generated: usize =
+        ["KongPlugin", "KongConsumer", "Secret", "ScaledObject"].iter().map(|kind| api.all(kind).len()).sum();
+    if std::env::var("BENCH_SIZES").is_ok() {
+        for kind in [
+            "TenantPolicy",
+            "ScalingProfile",
+            "SeasonalWindow",
+            "Deployment",
+            "Ingress",
+            "KongPlugin",
+            "KongConsumer",
+            "Secret",
+            "ScaledObject",
+            "Event",
+        ] {
+            let all = api.all(kind);
+            let bytes: usize = all.iter().map(|o| o.to_string().len()).sum();
+            println!("{kind}: {} objects, {} KiB JSON", all.len(), bytes / 1024);
+        }
+    }
+    let writes = api.requests().iter().filter(|r| r.is_write()).count();
+    let objects = policies + profiles;
+    println!(
+        "reconciled {objects} objects in {:.2} s: {:.0} objects/s ({generated} generated objects, {writes} writes, {:.0} writes/s)",
+        elapsed.as_secs_f64(),
+        objects as f64 / elapsed.as_secs_f64(),
+        writes as f64 / elapsed.as_secs_f64(),
+    );
+    let metrics = get_url(&operator.url("/metrics")).await.expect("the metrics").text();
+    let reconciles: Vec<&str> =
+        metrics.lines().filter(|l| l.starts_with("freshplan_operator_reconciliations_total")).collect();
+    println!("{}", reconciles.join("\n"));
+    let cpu = operator.cpu_time().expect("the operator's /proc stat");
+    println!("operator CPU time: {:.2} s", cpu.as_secs_f64());
+    let now_kib = operator.rss_kib().expect("the operator's /proc status");
+    println!(
+        "operator peak RSS: {:.1} MiB (now, all reconciled: {:.1} MiB)",
+        peak_kib as f64 / 1024.0,
+        now_kib as f64 / 1024.0
+    );
+    let (status, log) = operator.terminate().await;
+    assert!(status.success(), "{status}: {log}");
+}
