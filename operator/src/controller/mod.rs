@@ -219,5 +219,3 @@ async fn drain<T, E: std::fmt::Display>(results: impl Stream<Item = Result<T, E>
 
 #[cfg(test)]
 mod tests;
-#[cfg(test)]
-mod tests_scaling;

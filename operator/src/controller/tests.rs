@@ -2,8 +2,10 @@
 //! they write, in which order, and that each object they send is one Kong, KEDA and the API server
 //! accept.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use jiff::Timestamp;
 use kube::runtime::reflector::ObjectRef;
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
@@ -16,11 +18,13 @@ use crate::testing::examples;
 use crate::testing::fake_api::{FakeApi, Fault, Recorded, Served, full_cluster};
 use crate::upstream::kic_violations;
 
+mod scaling;
 mod sync;
 
 /// A fake API server with the controllers running against it.
 struct Harness {
     api: FakeApi,
+    metrics: Metrics,
     /// Where `POST /sync/{namespace}/{name}` would send its requests.
     sync: mpsc::Sender<ObjectRef<TenantPolicy>>,
     stop: Option<oneshot::Sender<()>>,
@@ -29,31 +33,44 @@ struct Harness {
 
 impl Harness {
     async fn start(served: Vec<Served>, objects: Vec<Value>) -> Harness {
-        Harness::start_with(served, objects, None).await
+        Harness::launch(served, objects, |_| {}).await
     }
 
     /// With `crm` as the CRM's settings registry.
     async fn start_with(served: Vec<Served>, objects: Vec<Value>, crm: Option<CrmClient>) -> Harness {
+        Harness::launch(served, objects, |options| options.crm = crm).await
+    }
+
+    /// On the clock `clock`.
+    async fn start_at(served: Vec<Served>, objects: Vec<Value>, clock: fn() -> Timestamp) -> Harness {
+        Harness::launch(served, objects, |options| options.clock = Arc::new(clock)).await
+    }
+
+    /// `objects` in a new fake API server serving `served`, and the controllers with the options
+    /// `configure` sets.
+    async fn launch(
+        served: Vec<Served>,
+        objects: Vec<Value>,
+        configure: impl FnOnce(&mut super::Options),
+    ) -> Harness {
         let api = FakeApi::start(served).await;
         for object in objects {
             api.insert(object);
         }
         let (stop, stopped) = oneshot::channel::<()>();
         let (sync, requests) = mpsc::channel(16);
+        let metrics = Metrics::new();
+        let mut options = super::Options {
+            instance: Some("test".into()),
+            sync_requests: Some(Arc::new(tokio::sync::Mutex::new(requests))),
+            ..super::Options::new(metrics.clone())
+        };
+        configure(&mut options);
         let client = api.client();
-        let controllers = tokio::spawn(async move {
-            let options = super::Options {
-                instance: Some("test".into()),
-                crm,
-                sync_requests: Some(std::sync::Arc::new(tokio::sync::Mutex::new(requests))),
-                ..super::Options::new(Metrics::new())
-            };
-            super::run(client, options, async {
-                let _ = stopped.await;
-            })
-            .await;
-        });
-        Harness { api, sync, stop: Some(stop), controllers: Some(controllers) }
+        let controllers = tokio::spawn(super::run(client, options, async {
+            let _ = stopped.await;
+        }));
+        Harness { api, metrics, sync, stop: Some(stop), controllers: Some(controllers) }
     }
 
     /// Waits until `done` holds, then until nothing has been written for a while: the

@@ -96,6 +96,18 @@ impl Recorded {
     }
 }
 
+/// Where the object of `kind` (as `Served::kind`) `namespace/name` is stored; cluster-scoped
+/// objects match any namespace.
+fn find(inner: &Inner, kind: &str, namespace: &str, name: &str) -> Option<Key> {
+    inner
+        .objects
+        .iter()
+        .find(|(k, v)| {
+            v["kind"] == kind && k.name == name && (k.namespace == namespace || k.namespace.is_empty())
+        })
+        .map(|(k, _)| k.clone())
+}
+
 /// A response to give instead of handling the next request that matches.
 #[derive(Debug, Clone)]
 pub struct Fault {
@@ -199,13 +211,7 @@ impl FakeApi {
     /// The stored object of `kind` (as `Served::kind`), if any.
     pub fn get(&self, kind: &str, namespace: &str, name: &str) -> Option<Value> {
         let inner = self.state.inner.lock().unwrap();
-        inner
-            .objects
-            .iter()
-            .find(|(k, v)| {
-                v["kind"] == kind && k.name == name && (k.namespace == namespace || k.namespace.is_empty())
-            })
-            .map(|(_, v)| v.clone())
+        find(&inner, kind, namespace, name).map(|key| inner.objects[&key].clone())
     }
 
     /// Every stored object of `kind`.
@@ -217,14 +223,7 @@ impl FakeApi {
     /// Deletes an object as a user would (finalizers and garbage collection apply; not recorded).
     pub fn delete(&self, kind: &str, namespace: &str, name: &str) {
         let mut inner = self.state.inner.lock().unwrap();
-        let key = inner
-            .objects
-            .iter()
-            .find(|(k, v)| {
-                v["kind"] == kind && k.name == name && (k.namespace == namespace || k.namespace.is_empty())
-            })
-            .map(|(k, _)| k.clone());
-        if let Some(key) = key {
+        if let Some(key) = find(&inner, kind, namespace, name) {
             delete(&mut inner, &self.state.changes, &self.state.served, &key);
         }
     }
@@ -233,14 +232,8 @@ impl FakeApi {
     /// (not recorded).
     pub fn edit(&self, kind: &str, namespace: &str, name: &str, patch: Value) {
         let mut inner = self.state.inner.lock().unwrap();
-        let key = inner
-            .objects
-            .iter()
-            .find(|(k, v)| {
-                v["kind"] == kind && k.name == name && (k.namespace == namespace || k.namespace.is_empty())
-            })
-            .map(|(k, _)| k.clone())
-            .unwrap_or_else(|| panic!("no {kind} {namespace}/{name}"));
+        let key =
+            find(&inner, kind, namespace, name).unwrap_or_else(|| panic!("no {kind} {namespace}/{name}"));
         let mut object = inner.objects[&key].clone();
         merge_patch(&mut object, &patch);
         store(&mut inner, &self.state.changes, &self.state.served, key, object, "MODIFIED");

@@ -7,68 +7,15 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use serde_json::{Value, json};
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
+use super::{Harness, condition};
 use crate::bundle::Bundle;
-use crate::metrics::Metrics;
 use crate::plan::{Generated, Plan};
 use crate::testing::examples;
 use crate::testing::fake_api::{FakeApi, Recorded, Served, full_cluster};
 use crate::upstream;
 
-/// A fake API server with the controllers running against it, on a pinned clock.
-struct Harness {
-    api: FakeApi,
-    metrics: Metrics,
-    stop: Option<oneshot::Sender<()>>,
-    controllers: Option<JoinHandle<()>>,
-}
-
 impl Harness {
-    async fn start(served: Vec<Served>, objects: Vec<Value>, clock: fn() -> Timestamp) -> Harness {
-        let api = FakeApi::start(served).await;
-        for object in objects {
-            api.insert(object);
-        }
-        let (stop, stopped) = oneshot::channel::<()>();
-        let client = api.client();
-        let metrics = Metrics::new();
-        let options = super::Options {
-            instance: Some("test".into()),
-            clock: std::sync::Arc::new(clock),
-            ..super::Options::new(metrics.clone())
-        };
-        let controllers = tokio::spawn(async move {
-            super::run(client, options, async {
-                let _ = stopped.await;
-            })
-            .await;
-        });
-        Harness { api, metrics, stop: Some(stop), controllers: Some(controllers) }
-    }
-
-    /// Waits until `done` holds, then until nothing has been written for a while: the
-    /// controllers have settled.
-    async fn settle(&self, what: &str, done: impl Fn(&FakeApi) -> bool) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-        while !done(&self.api) {
-            if tokio::time::Instant::now() > deadline {
-                panic!("timed out waiting for {what}; requests:\n{}", lines(&self.api.requests()).join("\n"));
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        let mut writes = self.writes().len();
-        loop {
-            tokio::time::sleep(Duration::from_millis(400)).await;
-            let now = self.writes().len();
-            if now == writes {
-                return;
-            }
-            writes = now;
-        }
-    }
-
     /// Successful ScalingProfile reconciles so far.
     fn reconciles(&self) -> u64 {
         let text = self.metrics.encode();
@@ -88,23 +35,10 @@ impl Harness {
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-
-    fn writes(&self) -> Vec<Recorded> {
-        self.api.requests().into_iter().filter(Recorded::is_write).collect()
-    }
-
-    async fn stop(mut self) {
-        let _ = self.stop.take().expect("running").send(());
-        let controllers = self.controllers.take().expect("running");
-        tokio::time::timeout(Duration::from_secs(10), controllers)
-            .await
-            .expect("a graceful stop")
-            .expect("no panic");
-    }
 }
 
 fn lines(requests: &[Recorded]) -> Vec<String> {
-    requests.iter().map(Recorded::line).collect()
+    super::lines(requests, false)
 }
 
 const MANAGER: &str = "?fieldManager=freshplan-operator";
@@ -176,10 +110,6 @@ fn assert_valid(writes: &[Recorded]) {
     }
 }
 
-fn condition<'a>(object: &'a Value, kind: &str) -> Option<&'a Value> {
-    object["status"]["conditions"].as_array()?.iter().find(|c| c["type"] == kind)
-}
-
 fn ready(api: &FakeApi, name: &str) -> Option<(String, String)> {
     let profile = api.get("ScalingProfile", "crm", name)?;
     let ready = condition(&profile, "Ready")?;
@@ -200,7 +130,7 @@ fn min_replicas(api: &FakeApi, name: &str) -> Option<i64> {
 
 #[tokio::test]
 async fn the_first_plan_applies_one_scaled_object_per_deployment_and_an_unchanged_one_writes_nothing() {
-    let harness = Harness::start(full_cluster(), examples(), oktoberfest_saturday).await;
+    let harness = Harness::start_at(full_cluster(), examples(), oktoberfest_saturday).await;
     harness.settle("crm ready", is_ready).await;
     let writes = harness.writes();
     assert_valid(&writes);
@@ -267,7 +197,7 @@ async fn minutes_later_the_same_floors_are_not_written_again_and_a_transition_re
     }
     let set = |at: Timestamp| NOW.store(at.as_millisecond(), Ordering::SeqCst);
     set(oktoberfest_saturday());
-    let harness = Harness::start(full_cluster(), examples(), clock).await;
+    let harness = Harness::start_at(full_cluster(), examples(), clock).await;
     harness.settle("crm ready", is_ready).await;
 
     // Compiled now, the triggers would start the opening weekend's stretch at 12:07; the ones
@@ -312,7 +242,7 @@ async fn without_keda_auto_gives_hpas_at_the_floor_and_mode_keda_says_keda_is_no
     keda_only["spec"]["mode"] = json!("keda");
     let mut objects = examples();
     objects.push(keda_only);
-    let harness = Harness::start(without_keda(), objects, oktoberfest_saturday).await;
+    let harness = Harness::start_at(without_keda(), objects, oktoberfest_saturday).await;
     harness
         .settle("both profiles reconciled", |api| {
             is_ready(api) && ready(api, "crm-keda").is_some_and(|(_, reason)| reason == "KedaNotInstalled")
@@ -351,7 +281,7 @@ async fn without_keda_auto_gives_hpas_at_the_floor_and_mode_keda_says_keda_is_no
 
 #[tokio::test]
 async fn an_invalid_calendar_holds_the_profile_and_fixing_it_applies_again() {
-    let harness = Harness::start(full_cluster(), examples(), oktoberfest_saturday).await;
+    let harness = Harness::start_at(full_cluster(), examples(), oktoberfest_saturday).await;
     harness.settle("crm ready", is_ready).await;
     let applied = harness.api.all("ScaledObject");
 
@@ -399,7 +329,7 @@ async fn an_invalid_calendar_holds_the_profile_and_fixing_it_applies_again() {
 
 #[tokio::test]
 async fn deployments_coming_and_going_and_a_switch_to_hpa_are_followed() {
-    let harness = Harness::start(full_cluster(), examples(), oktoberfest_saturday).await;
+    let harness = Harness::start_at(full_cluster(), examples(), oktoberfest_saturday).await;
     harness.settle("crm ready", is_ready).await;
 
     // A new Deployment the selector matches gets its ScaledObject.
@@ -473,7 +403,7 @@ async fn at_a_transition_the_hpas_min_replicas_move_without_anything_else_happen
     assert!(!moving.is_empty(), "a transition moves some HPA");
 
     set(before);
-    let harness = Harness::start(without_keda(), examples(), clock).await;
+    let harness = Harness::start_at(without_keda(), examples(), clock).await;
     harness.settle("crm ready", is_ready).await;
     let profile = harness.api.get("ScalingProfile", "crm", "crm").unwrap();
     let next: Timestamp = profile["status"]["nextTransition"].as_str().unwrap().parse().unwrap();
