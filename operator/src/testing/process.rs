@@ -92,9 +92,8 @@ impl OperatorProcess {
 
     /// SIGTERM, as Kubernetes stops a pod; its exit status and log once it has exited.
     pub async fn terminate(mut self) -> (ExitStatus, String) {
-        let pid = self.child.id().to_string();
-        let sent = Command::new("kill").args(["-TERM", &pid]).status().expect("kill runs");
-        assert!(sent.success(), "SIGTERM sent");
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(self.child.id()).expect("a pid"));
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("SIGTERM sent");
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
         loop {
             if let Some(status) = self.child.try_wait().expect("a child to wait for") {
