@@ -12,7 +12,8 @@ use kube::ResourceExt;
 use kube::api::{DeleteParams, Patch, PatchParams};
 use serde_json::Value;
 
-use super::context::{Applied, Context};
+use super::cache::Applied;
+use super::context::Context;
 use super::error::Error;
 use super::kinds::Kind;
 
@@ -132,7 +133,6 @@ pub async fn prune(
                 Err(kube::Error::Api(status)) if status.code == 404 => {}
                 Err(e) => return Err(e.into()),
             }
-            ctx.forget_applied(kind, namespace, &name);
         }
     }
     Ok(deleted)

@@ -1,5 +1,5 @@
 //! Watch caches of the objects the operator generates: their metadata only (apply and prune need
-//! no more, see `context::Applied`), without `managedFields`, and indexed by namespace, so that a
+//! no more, see [`Applied`]), without `managedFields`, and indexed by namespace, so that a
 //! reconcile looks at its own namespace's objects and not at every object of the cluster.
 
 use std::collections::{BTreeSet, HashMap};
@@ -23,6 +23,19 @@ pub type Meta = PartialObjectMeta<DynamicObject>;
 /// What the controllers' owner watches yield.
 pub type ObjectStream = Pin<Box<dyn Stream<Item = Result<Meta, watcher::Error>> + Send>>;
 
+/// An object as this process last applied it or found it in force: the fingerprint of what was
+/// wanted, and the `resourceVersion` the object had then.
+///
+/// The caches hold metadata only, so that thousands of plugins and ScaledObjects do not keep
+/// their bodies in memory; an object whose `resourceVersion` has not moved since it was applied
+/// still holds what was applied. One that moved (someone wrote to it), or that this process has
+/// not seen before, is read once and compared.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    pub fingerprint: String,
+    pub resource_version: String,
+}
+
 /// The cache of one generated kind.
 #[derive(Clone)]
 pub struct Cache {
@@ -39,6 +52,16 @@ impl Cache {
     /// The cached objects of `kind` in `namespace`, in name order.
     pub fn in_namespace(&self, kind: &Kind, namespace: &str) -> Vec<Arc<Meta>> {
         self.index.names(namespace).iter().filter_map(|name| self.get(kind, namespace, name)).collect()
+    }
+
+    /// What this process last applied to (or found in) `namespace/name`.
+    pub fn applied(&self, namespace: &str, name: &str) -> Option<Applied> {
+        self.index.lock().applied.get(&(namespace.to_owned(), name.to_owned())).cloned()
+    }
+
+    /// Remembers what `namespace/name` holds, until the watch sees it deleted.
+    pub fn remember(&self, namespace: &str, name: &str, applied: Applied) {
+        self.index.lock().applied.insert((namespace.to_owned(), name.to_owned()), applied);
     }
 
     pub fn len(&self) -> usize {
@@ -89,7 +112,8 @@ fn keep_what_is_read(object: &mut Meta) {
     }
 }
 
-/// The names of a cache's objects per namespace, kept from the same watch events as the cache.
+/// The names of a cache's objects per namespace, and what was applied to them, kept from the same
+/// watch events as the cache.
 #[derive(Clone, Default)]
 struct NamespaceIndex(Arc<Mutex<Index>>);
 
@@ -98,11 +122,17 @@ struct Index {
     names: HashMap<String, BTreeSet<String>>,
     /// While a (re)list runs: what it has listed so far, which replaces `names` when it is done.
     listing: Option<HashMap<String, BTreeSet<String>>>,
+    /// Per `(namespace, name)`: forgotten when the object is deleted or a relist misses it.
+    applied: HashMap<(String, String), Applied>,
 }
 
 impl NamespaceIndex {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Index> {
+        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     fn apply<K: Resource>(&self, event: &Event<K>) {
-        let mut index = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut index = self.lock();
         let key = |object: &K| (object.namespace().unwrap_or_default(), object.name_any());
         match event {
             Event::Apply(object) => {
@@ -117,6 +147,7 @@ impl NamespaceIndex {
                         index.names.remove(&namespace);
                     }
                 }
+                index.applied.remove(&(namespace, name));
             }
             Event::Init => index.listing = Some(HashMap::new()),
             Event::InitApply(object) => {
@@ -125,6 +156,9 @@ impl NamespaceIndex {
             }
             Event::InitDone => {
                 if let Some(listed) = index.listing.take() {
+                    index.applied.retain(|(namespace, name), _| {
+                        listed.get(namespace).is_some_and(|n| n.contains(name))
+                    });
                     index.names = listed;
                 }
             }
@@ -132,7 +166,7 @@ impl NamespaceIndex {
     }
 
     fn names(&self, namespace: &str) -> Vec<String> {
-        let index = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let index = self.lock();
         index.names.get(namespace).map(|names| names.iter().cloned().collect()).unwrap_or_default()
     }
 }
@@ -164,7 +198,15 @@ mod tests {
         index.apply(&Event::<ConfigMap>::Init);
         index.apply(&Event::InitApply(object("crm", "d")));
         assert_eq!(index.names("crm"), ["a"]);
+        let applied = Applied { fingerprint: "f".into(), resource_version: "1".into() };
+        index.lock().applied.insert(("crm".into(), "a".into()), applied.clone());
+        index.lock().applied.insert(("crm".into(), "d".into()), applied.clone());
         index.apply(&Event::<ConfigMap>::InitDone);
+        // What was applied is forgotten with the object: the relist missed a; d goes when deleted.
+        assert_eq!(index.lock().applied.keys().collect::<Vec<_>>(), [&("crm".to_owned(), "d".to_owned())]);
         assert_eq!((index.names("crm"), index.names("shop")), (vec!["d".to_owned()], Vec::<String>::new()));
+        index.apply(&Event::Delete(object("crm", "d")));
+        assert!(index.lock().applied.is_empty());
+        assert_eq!(index.names("crm"), Vec::<String>::new());
     }
 }

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use jiff::Timestamp;
 use kube::runtime::events::{Recorder, Reporter};
 
-use super::cache::{Cache, Meta};
+use super::cache::{Applied, Cache, Meta};
 use super::discovery::Installed;
 use super::kinds::Kind;
 use super::sync::Reads;
@@ -16,19 +16,6 @@ use crate::metrics::Metrics;
 
 /// Where reconciles read the time: the wall clock, or one a test or demo chooses.
 pub type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
-
-/// An object as this process last applied it or found it in force: the fingerprint of what was
-/// wanted, and the `resourceVersion` the object had then.
-///
-/// The caches hold metadata only, so that thousands of plugins and ScaledObjects do not keep
-/// their bodies in memory; an object whose `resourceVersion` has not moved since it was applied
-/// still holds what was applied. One that moved (someone wrote to it), or that this process has
-/// not seen before, is read once and compared.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Applied {
-    pub fingerprint: String,
-    pub resource_version: String,
-}
 
 /// The name the operator reports Events as.
 pub const REPORTER: &str = "freshplan-operator";
@@ -41,8 +28,6 @@ pub struct Context {
     /// Watch caches of the generated kinds, metadata only (see [`Applied`]), filled by the
     /// controllers' watches.
     pub caches: HashMap<Kind, Cache>,
-    /// What this process applied or found in force, per object.
-    applied: Mutex<HashMap<(Kind, String, String), Applied>>,
     pub recorder: Recorder,
     /// The clock, an argument so that tests choose the time.
     pub clock: Clock,
@@ -63,7 +48,6 @@ impl Context {
             client,
             installed,
             caches: HashMap::new(),
-            applied: Mutex::new(HashMap::new()),
             clock: Arc::new(Timestamp::now),
             metrics: Metrics::new(),
             crm: None,
@@ -102,19 +86,14 @@ impl Context {
 
     /// What was last applied to (or found in) `kind` `namespace/name`.
     pub fn applied(&self, kind: &Kind, namespace: &str, name: &str) -> Option<Applied> {
-        let applied = self.applied.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        applied.get(&(*kind, namespace.to_owned(), name.to_owned())).cloned()
+        self.caches.get(kind)?.applied(namespace, name)
     }
 
-    /// Remembers that `kind` `namespace/name` holds what `applied` says.
+    /// Remembers that `kind` `namespace/name` holds what `applied` says (until the watch sees it
+    /// deleted).
     pub fn remember_applied(&self, kind: &Kind, namespace: &str, name: &str, applied: Applied) {
-        let mut all = self.applied.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        all.insert((*kind, namespace.to_owned(), name.to_owned()), applied);
-    }
-
-    /// Forgets `kind` `namespace/name` (it was deleted).
-    pub fn forget_applied(&self, kind: &Kind, namespace: &str, name: &str) {
-        let mut all = self.applied.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        all.remove(&(*kind, namespace.to_owned(), name.to_owned()));
+        if let Some(cache) = self.caches.get(kind) {
+            cache.remember(namespace, name, applied);
+        }
     }
 }
