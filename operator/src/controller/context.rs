@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use jiff::Timestamp;
-use kube::runtime::events::{Recorder, Reporter};
+use kube::Resource;
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 
 use super::cache::{Applied, Cache, Meta};
 use super::discovery::Installed;
@@ -82,6 +83,26 @@ impl Context {
     /// The metadata of every cached object of `kind` in `namespace`, in name order.
     pub fn live_list(&self, kind: &Kind, namespace: &str) -> Vec<Arc<Meta>> {
         self.caches.get(kind).map(|cache| cache.in_namespace(kind, namespace)).unwrap_or_default()
+    }
+
+    /// Publishes an Event about `resource`; a failure to publish is logged, never fatal.
+    pub async fn publish<K: Resource<DynamicType = ()>>(
+        &self,
+        resource: &K,
+        warning: bool,
+        reason: &str,
+        note: String,
+    ) {
+        let event = Event {
+            type_: if warning { EventType::Warning } else { EventType::Normal },
+            reason: reason.to_owned(),
+            note: Some(note),
+            action: "Reconcile".to_owned(),
+            secondary: None,
+        };
+        if let Err(e) = self.recorder.publish(&event, &resource.object_ref(&())).await {
+            tracing::warn!(error = %e, reason, "could not publish an Event");
+        }
     }
 
     /// What was last applied to (or found in) `kind` `namespace/name`.

@@ -43,7 +43,6 @@ use super::context::Context;
 use super::error::{Error, backoff};
 use super::kinds::{self, Kind};
 use super::status::{self, READY, condition};
-use super::tenant_policy::publish;
 use super::{Shutdown, apply, drain, error_policy, observed};
 use crate::crd::{ScalingProfile, ScalingProfileStatus, SeasonalWindow};
 use crate::plan::{self, Backend, Plan};
@@ -286,8 +285,7 @@ async fn reconcile(
     };
     status::patch(&api, &name, profile.status.as_ref(), &status).await?;
     if written + pruned > 0 {
-        publish(
-            &ctx,
+        ctx.publish(
             profile.as_ref(),
             false,
             "Applied",
@@ -318,8 +316,7 @@ async fn hold(
     let current = profile.status.clone().unwrap_or_default();
     let generation = profile.metadata.generation;
     let ready = condition(READY, false, reason, message.clone(), generation);
-    let news =
-        !current.conditions.iter().any(|c| c.type_ == READY && c.reason == reason && c.message == message);
+    let news = !status::says(&current.conditions, READY, reason, Some(&message));
     let status = ScalingProfileStatus {
         observed_generation: generation,
         conditions: status::merge(&current.conditions, vec![ready], ctx.now()),
@@ -327,7 +324,7 @@ async fn hold(
     };
     status::patch(api, &profile.name_any(), profile.status.as_ref(), &status).await?;
     if news {
-        publish(ctx, profile, true, reason, message).await;
+        ctx.publish(profile, true, reason, message).await;
     }
     Ok(())
 }

@@ -36,6 +36,12 @@ pub fn condition(
     }
 }
 
+/// Whether `conditions` already say `kind` for `reason` (with `message`, when given): what was
+/// said before is not announced again as an Event.
+pub fn says(conditions: &[Condition], kind: &str, reason: &str, message: Option<&str>) -> bool {
+    conditions.iter().any(|c| c.type_ == kind && c.reason == reason && message.is_none_or(|m| c.message == m))
+}
+
 /// `current` with `updates` in place of the conditions of their types. A condition whose status
 /// did not change keeps its transition time; a new or changed one gets `now`.
 pub fn merge(current: &[Condition], updates: Vec<Condition>, now: Timestamp) -> Vec<Condition> {

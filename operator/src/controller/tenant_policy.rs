@@ -13,13 +13,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
+use kube::ResourceExt;
 use kube::api::{Api, DynamicObject};
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
-use kube::runtime::events::{Event, EventType};
 use kube::runtime::finalizer::{self, Event as Finalize, finalizer};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
-use kube::{Resource, ResourceExt};
 
 use super::cache::ObjectStream;
 use super::context::Context;
@@ -132,26 +131,6 @@ pub async fn reconcile(resource: Arc<TenantPolicy>, ctx: Arc<Context>) -> Result
     })
 }
 
-/// Publishes an Event about `resource`; a failure to publish is logged, never fatal.
-pub(super) async fn publish<K: Resource<DynamicType = ()>>(
-    ctx: &Context,
-    resource: &K,
-    warning: bool,
-    reason: &str,
-    note: String,
-) {
-    let event = Event {
-        type_: if warning { EventType::Warning } else { EventType::Normal },
-        reason: reason.to_owned(),
-        note: Some(note),
-        action: "Reconcile".to_owned(),
-        secondary: None,
-    };
-    if let Err(e) = ctx.recorder.publish(&event, &resource.object_ref(&())).await {
-        tracing::warn!(error = %e, reason, "could not publish an Event");
-    }
-}
-
 /// Writes a status that says the policy is not applied for `reason`, with an Event when that is
 /// news. The objects applied before stay as they are.
 async fn hold(
@@ -164,8 +143,7 @@ async fn hold(
     let current = resource.status.clone().unwrap_or_default();
     let generation = resource.metadata.generation;
     let ready = condition(READY, false, reason, message.clone(), generation);
-    let news =
-        !current.conditions.iter().any(|c| c.type_ == READY && c.reason == reason && c.message == message);
+    let news = !status::says(&current.conditions, READY, reason, Some(&message));
     let status = TenantPolicyStatus {
         observed_generation: generation,
         conditions: status::merge(&current.conditions, vec![ready], ctx.now()),
@@ -173,7 +151,7 @@ async fn hold(
     };
     status::patch(api, &resource.name_any(), resource.status.as_ref(), &status).await?;
     if news {
-        publish(ctx, resource, true, reason, message).await;
+        ctx.publish(resource, true, reason, message).await;
     }
     Ok(Action::await_change())
 }
@@ -285,22 +263,20 @@ async fn apply_policy(
     {
         report_settings(ctx, resource, &policy, &before, overlaid).await;
     }
-    if let Some(failure) = &synced.failure {
-        let news =
-            !current.conditions.iter().any(|c| c.type_ == SETTINGS_SYNCED && c.reason == failure.reason);
-        if news {
-            publish(ctx, resource, true, failure.reason, failure.message.clone()).await;
-        }
+    if let Some(failure) = &synced.failure
+        && !status::says(&current.conditions, SETTINGS_SYNCED, failure.reason, None)
+    {
+        ctx.publish(resource, true, failure.reason, failure.message.clone()).await;
     }
     if written + pruned + touched > 0 {
         let note =
             format!("applied {written} objects, pruned {pruned}, updated {touched} target annotations");
-        publish(ctx, resource, false, "Applied", note).await;
+        ctx.publish(resource, false, "Applied", note).await;
     }
     if !missing.is_empty()
         && current.conditions.iter().all(|c| c.type_ != TARGETS_FOUND || c.status == "True")
     {
-        publish(ctx, resource, true, "TargetsMissing", format!("not found: {}", missing.join(", "))).await;
+        ctx.publish(resource, true, "TargetsMissing", format!("not found: {}", missing.join(", "))).await;
     }
     Ok(Action::requeue(synced.next.map_or(RESYNC, |next| next.min(RESYNC))))
 }
@@ -334,7 +310,7 @@ async fn report_settings(
     } else {
         format!("CRM settings version {version} in force: {}", changes.join("; "))
     };
-    publish(ctx, resource, false, "SettingsApplied", note).await;
+    ctx.publish(resource, false, "SettingsApplied", note).await;
     let Some(crm) = &ctx.crm else { return };
     let (tenant, org) = policy.spec.settings_scope().unwrap_or((&policy.spec.tenant_id, None));
     let report = SyncReport {
@@ -349,8 +325,7 @@ async fn report_settings(
         detail: None,
     };
     if let Err(e) = crm.report(&report).await {
-        publish(
-            ctx,
+        ctx.publish(
             resource,
             true,
             "AuditNotRecorded",
