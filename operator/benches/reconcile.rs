@@ -71,15 +71,17 @@ async fn main() {
     operator
         .until("every policy and profile ready", Duration::from_secs(900), async || {
             tokio::time::sleep(Duration::from_millis(200)).await;
-            let done = |kind: &str, count: usize| api.all(kind).iter().filter(|o| ready(o)).count() == count;
+            let done = |kind: &str, count: usize| api.count(kind, ready) == count;
             done("TenantPolicy", policies) && done("ScalingProfile", profiles)
         })
         .await;
     let elapsed = started.elapsed();
     // VmHWM is the high-water mark: read once, while the process still runs.
     let peak_kib = operator.peak_rss_kib().expect("the operator's /proc status");
-    let generated: usize =
-        ["KongPlugin", "KongConsumer", "Secret", "ScaledObject"].iter().map(|kind| api.all(kind).len()).sum();
+    let generated: usize = ["KongPlugin", "KongConsumer", "Secret", "ScaledObject"]
+        .iter()
+        .map(|kind| api.count(kind, |_| true))
+        .sum();
     if std::env::var("BENCH_SIZES").is_ok() {
         for kind in [
             "TenantPolicy",

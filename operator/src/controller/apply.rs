@@ -16,6 +16,7 @@ use super::cache::Applied;
 use super::context::Context;
 use super::error::Error;
 use super::kinds::Kind;
+use super::write;
 
 /// The one field manager of everything the operator writes.
 pub const FIELD_MANAGER: &str = "freshplan-operator";
@@ -25,10 +26,17 @@ pub const FIELD_MANAGER: &str = "freshplan-operator";
 /// fields others added.
 pub const APPLIED_ANNOTATION: &str = "freshplan.io/applied";
 
+/// The fingerprint of `object`'s content, as applied in [`APPLIED_ANNOTATION`].
+pub fn fingerprint(object: &Value) -> u64 {
+    let mut hasher = crate::hash::Fnv1a::default();
+    serde_json::to_writer(&mut hasher, object).expect("JSON values serialize");
+    hasher.finish()
+}
+
 /// `object` as it is applied: with the fingerprint of its content.
 pub fn fingerprinted(object: &Value) -> Value {
     let mut object = object.clone();
-    let fingerprint = format!("{:016x}", crate::hash::fnv1a(object.to_string().as_bytes()));
+    let fingerprint = format!("{:016x}", fingerprint(&object));
     object["metadata"]["annotations"][APPLIED_ANNOTATION] = Value::String(fingerprint);
     object
 }
@@ -61,46 +69,41 @@ pub async fn apply(ctx: &Context, kinds: &[Kind], wanted: &[Value]) -> Result<us
     let mut written = 0;
     for object in wanted {
         let kind = Kind::of(kinds, object).expect("generated objects are of the kinds given");
-        let object = fingerprinted(object);
-        let (namespace, name) = name_of(&object);
-        let fingerprint = object["metadata"]["annotations"][APPLIED_ANNOTATION].as_str().unwrap_or_default();
-        if in_force(ctx, kind, &object, fingerprint).await? {
+        let fingerprint = fingerprint(object);
+        if in_force(ctx, kind, object, fingerprint).await? {
             continue;
         }
+        let object = fingerprinted(object);
+        let (namespace, name) = name_of(&object);
         let params = PatchParams::apply(FIELD_MANAGER).force();
-        let live = kind.api(&ctx.client, namespace).patch(name, &params, &Patch::Apply(&object)).await?;
-        let applied = Applied {
-            fingerprint: fingerprint.to_owned(),
-            resource_version: live.resource_version().unwrap_or_default(),
-        };
+        let collection = kind.api(&ctx.client, namespace);
+        let patch = Patch::Apply(&object);
+        let version =
+            write::patch(&ctx.client, collection.resource_url(), name, None, &params, &patch).await?;
+        let applied = Applied { fingerprint, resource_version: version };
         ctx.remember_applied(kind, namespace, name, applied);
         written += 1;
     }
     Ok(written)
 }
 
-/// Whether `wanted` (fingerprinted) is in force: its object carries the fingerprint and was
-/// applied or compared at its current `resourceVersion`, or else a read of it holds every field
-/// wanted.
-async fn in_force(ctx: &Context, kind: &Kind, wanted: &Value, fingerprint: &str) -> Result<bool, Error> {
+/// Whether `wanted` is in force: its object carries `wanted`'s fingerprint and was applied or
+/// compared at its current `resourceVersion`, or else a read of it holds every field wanted.
+async fn in_force(ctx: &Context, kind: &Kind, wanted: &Value, fingerprint: u64) -> Result<bool, Error> {
     let (namespace, name) = name_of(wanted);
     let Some(live) = ctx.live(kind, namespace, name) else { return Ok(false) };
-    if live.annotations().get(APPLIED_ANNOTATION).map(String::as_str) != Some(fingerprint) {
+    if live.fingerprint != Some(fingerprint) {
         return Ok(false);
     }
-    let version = live.resource_version().unwrap_or_default();
-    let known = Applied { fingerprint: fingerprint.to_owned(), resource_version: version };
+    let known = Applied { fingerprint, resource_version: live.resource_version };
     if ctx.applied(kind, namespace, name).as_ref() == Some(&known) {
         return Ok(true);
     }
     // Written by someone since, or not seen by this process yet: compare the object itself.
     let Some(object) = kind.api(&ctx.client, namespace).get_opt(name).await? else { return Ok(false) };
-    let holds = serde_json::to_value(&object).is_ok_and(|object| contains(&object, wanted));
+    let holds = serde_json::to_value(&object).is_ok_and(|object| contains(&object, &fingerprinted(wanted)));
     if holds {
-        let found = Applied {
-            fingerprint: fingerprint.to_owned(),
-            resource_version: object.resource_version().unwrap_or_default(),
-        };
+        let found = Applied { fingerprint, resource_version: object.resource_version().unwrap_or_default() };
         ctx.remember_applied(kind, namespace, name, found);
     }
     Ok(holds)
@@ -119,13 +122,8 @@ pub async fn prune(
     let mut deleted = 0;
     for kind in kinds {
         // In name order, so that what a prune does reads (and tests) the same every time.
-        for object in ctx.live_list(kind, namespace) {
-            let labelled = object.labels().get(label.0).map(String::as_str) == Some(label.1);
-            let owned =
-                object.owner_references().iter().any(|o| o.uid == owner_uid && o.controller == Some(true));
-            let name = object.name_any();
-            let kept = keep.iter().any(|k| Kind::of(&[*kind], k).is_some() && name_of(k).1 == name);
-            if !labelled || !owned || kept {
+        for name in ctx.owned(kind, namespace, label, owner_uid) {
+            if keep.iter().any(|k| Kind::of(&[*kind], k).is_some() && name_of(k).1 == name) {
                 continue;
             }
             match kind.api(&ctx.client, namespace).delete(&name, &DeleteParams::background()).await {

@@ -1,212 +1,303 @@
-//! Watch caches of the objects the operator generates: their metadata only (apply and prune need
-//! no more, see [`Applied`]), without `managedFields`, and indexed by namespace, so that a
-//! reconcile looks at its own namespace's objects and not at every object of the cluster.
+//! Watch caches of the objects the operator generates: of each object only what apply and prune
+//! read (see [`Live`] and [`Applied`]), indexed by namespace, so that a reconcile looks at its own
+//! namespace's objects and not at every object of the cluster.
+//!
+//! The same watch triggers the owners' reconciles, except for the echo of the operator's own
+//! writes: an object seen at the `resourceVersion` this process applied, carrying the fingerprint
+//! it applied, changed because of the reconcile that wrote it, and reconciling its owner again for
+//! it would only find everything in force.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
 use futures::{Stream, StreamExt};
+use kube::ResourceExt;
 use kube::api::{DynamicObject, PartialObjectMeta};
-use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::watcher::{self, Event};
 use kube::runtime::{WatchStreamExt, watcher as watch};
-use kube::{Resource, ResourceExt};
+use tokio::sync::watch as signal;
 
 use super::apply::APPLIED_ANNOTATION;
 use super::kinds::Kind;
 use crate::render::workload::MANAGED_BY;
 
-/// A generated object as cached.
+/// A generated object as its watch yields it.
 pub type Meta = PartialObjectMeta<DynamicObject>;
 
 /// What the controllers' owner watches yield.
 pub type ObjectStream = Pin<Box<dyn Stream<Item = Result<Meta, watcher::Error>> + Send>>;
 
+/// What a reconcile reads of a generated object: tens of thousands are cached, so this is all
+/// that is kept of each.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Live {
+    pub resource_version: String,
+    /// Its `freshplan.io/applied` fingerprint.
+    pub fingerprint: Option<u64>,
+    /// The uid of its controlling owner.
+    pub owner: Option<String>,
+    /// Its `freshplan.io/...` labels, which prune selects by.
+    pub labels: Vec<(String, String)>,
+}
+
+impl Live {
+    fn of(object: &Meta) -> Live {
+        let meta = &object.metadata;
+        Live {
+            resource_version: meta.resource_version.clone().unwrap_or_default(),
+            fingerprint: meta
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get(APPLIED_ANNOTATION))
+                .and_then(|f| parse_fingerprint(f)),
+            owner: object
+                .owner_references()
+                .iter()
+                .find(|o| o.controller == Some(true))
+                .map(|o| o.uid.clone()),
+            labels: object
+                .labels()
+                .iter()
+                .filter(|(key, _)| key.starts_with("freshplan.io/"))
+                .map(|(key, value)| (key.clone(), value.clone()))
+                .collect(),
+        }
+    }
+
+    pub fn label(&self, key: &str) -> Option<&str> {
+        self.labels.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+}
+
+/// The fingerprint annotation's value (16 hex digits) as a number.
+pub fn parse_fingerprint(annotation: &str) -> Option<u64> {
+    u64::from_str_radix(annotation, 16).ok()
+}
+
 /// An object as this process last applied it or found it in force: the fingerprint of what was
 /// wanted, and the `resourceVersion` the object had then.
 ///
-/// The caches hold metadata only, so that thousands of plugins and ScaledObjects do not keep
-/// their bodies in memory; an object whose `resourceVersion` has not moved since it was applied
-/// still holds what was applied. One that moved (someone wrote to it), or that this process has
-/// not seen before, is read once and compared.
+/// An object whose `resourceVersion` has not moved since it was applied still holds what was
+/// applied. One that moved (someone wrote to it), or that this process has not seen before, is
+/// read once and compared.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Applied {
-    pub fingerprint: String,
+    pub fingerprint: u64,
     pub resource_version: String,
 }
 
 /// The cache of one generated kind.
 #[derive(Clone)]
 pub struct Cache {
-    store: Store<Meta>,
-    index: NamespaceIndex,
+    index: Arc<Mutex<Index>>,
+    /// True once the first list is in.
+    listed: signal::Receiver<bool>,
 }
 
-impl Cache {
-    /// The cached object `namespace/name` of `kind`.
-    pub fn get(&self, kind: &Kind, namespace: &str, name: &str) -> Option<Arc<Meta>> {
-        self.store.get(&ObjectRef::new_with(name, kind.api_resource()).within(namespace))
-    }
-
-    /// The cached objects of `kind` in `namespace`, in name order.
-    pub fn in_namespace(&self, kind: &Kind, namespace: &str) -> Vec<Arc<Meta>> {
-        self.index.names(namespace).iter().filter_map(|name| self.get(kind, namespace, name)).collect()
-    }
-
-    /// What this process last applied to (or found in) `namespace/name`.
-    pub fn applied(&self, namespace: &str, name: &str) -> Option<Applied> {
-        self.index.lock().applied.get(&(namespace.to_owned(), name.to_owned())).cloned()
-    }
-
-    /// Remembers what `namespace/name` holds, until the watch sees it deleted.
-    pub fn remember(&self, namespace: &str, name: &str, applied: Applied) {
-        self.index.lock().applied.insert((namespace.to_owned(), name.to_owned()), applied);
-    }
-
-    pub fn len(&self) -> usize {
-        self.store.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.store.is_empty()
-    }
-
-    /// Waits until the first list has filled the cache.
-    pub async fn wait_until_ready(&self) -> Result<(), reflector::store::WriterDropped> {
-        self.store.wait_until_ready().await
-    }
-}
-
-/// The cache of the objects of `kind` the operator manages, and the stream that fills it (for
-/// the controller to own).
-pub fn managed(client: &kube::Client, kind: &Kind) -> (Cache, ObjectStream) {
-    let writer = reflector::store::Writer::new(kind.api_resource());
-    let cache = Cache { store: writer.as_reader(), index: NamespaceIndex::default() };
-    let config = watcher::Config::default().labels(&format!("app.kubernetes.io/managed-by={MANAGED_BY}"));
-    let index = cache.index.clone();
-    let events = watch(kind.metadata_all(client), config).modify(keep_what_is_read).map(move |event| {
-        if let Ok(event) = &event {
-            index.apply(event);
-        }
-        event
-    });
-    let stream = reflector::reflector(writer, events).touched_objects().default_backoff();
-    (cache, stream.boxed())
-}
-
-/// Drops the metadata no reconcile reads, for memory (tens of thousands of objects are cached):
-/// what stays is the name, namespace, resource version, owner references, the operator's own
-/// labels (`freshplan.io/...`, which prune selects by) and the fingerprint annotation.
-fn keep_what_is_read(object: &mut Meta) {
-    let meta = &mut object.metadata;
-    meta.managed_fields = None;
-    meta.creation_timestamp = None;
-    meta.uid = None;
-    meta.generation = None;
-    if let Some(labels) = &mut meta.labels {
-        labels.retain(|key, _| key.starts_with("freshplan.io/"));
-    }
-    if let Some(annotations) = &mut meta.annotations {
-        annotations.retain(|key, _| key == APPLIED_ANNOTATION);
-    }
-}
-
-/// The names of a cache's objects per namespace, and what was applied to them, kept from the same
-/// watch events as the cache.
-#[derive(Clone, Default)]
-struct NamespaceIndex(Arc<Mutex<Index>>);
+type Objects = HashMap<String, BTreeMap<String, Live>>;
 
 #[derive(Default)]
 struct Index {
-    names: HashMap<String, BTreeSet<String>>,
-    /// While a (re)list runs: what it has listed so far, which replaces `names` when it is done.
-    listing: Option<HashMap<String, BTreeSet<String>>>,
+    objects: Objects,
+    /// While a (re)list runs: what it has listed so far, which replaces `objects` when it is done.
+    listing: Option<Objects>,
     /// Per `(namespace, name)`: forgotten when the object is deleted or a relist misses it.
     applied: HashMap<(String, String), Applied>,
 }
 
-impl NamespaceIndex {
+impl Cache {
     fn lock(&self) -> std::sync::MutexGuard<'_, Index> {
-        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.index.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn apply<K: Resource>(&self, event: &Event<K>) {
+    /// The cached object `namespace/name`.
+    pub fn get(&self, namespace: &str, name: &str) -> Option<Live> {
+        self.lock().objects.get(namespace)?.get(name).cloned()
+    }
+
+    /// The names of the cached objects in `namespace` labelled `label` whose controlling owner is
+    /// `owner` (a uid), in name order.
+    pub fn owned(&self, namespace: &str, label: (&str, &str), owner: &str) -> Vec<String> {
+        let index = self.lock();
+        let objects = index.objects.get(namespace).into_iter().flatten();
+        let owned = objects
+            .filter(|(_, live)| live.label(label.0) == Some(label.1) && live.owner.as_deref() == Some(owner));
+        owned.map(|(name, _)| name.clone()).collect()
+    }
+
+    /// What this process last applied to (or found in) `namespace/name`.
+    pub fn applied(&self, namespace: &str, name: &str) -> Option<Applied> {
+        self.lock().applied.get(&(namespace.to_owned(), name.to_owned())).cloned()
+    }
+
+    /// Remembers what `namespace/name` holds, until the watch sees it deleted.
+    pub fn remember(&self, namespace: &str, name: &str, applied: Applied) {
+        self.lock().applied.insert((namespace.to_owned(), name.to_owned()), applied);
+    }
+
+    pub fn len(&self) -> usize {
+        self.lock().objects.values().map(BTreeMap::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Waits until the first list has filled the cache; Err when the watch has ended.
+    pub async fn wait_until_ready(&self) -> Result<(), signal::error::RecvError> {
+        self.listed.clone().wait_for(|listed| *listed).await.map(|_| ())
+    }
+
+    /// Takes in a watch event; returns the object to reconcile the owner of, if any.
+    fn apply(&self, event: Event<Meta>, listed: &signal::Sender<bool>) -> Option<Meta> {
         let mut index = self.lock();
-        let key = |object: &K| (object.namespace().unwrap_or_default(), object.name_any());
+        let key = |object: &Meta| (object.namespace().unwrap_or_default(), object.name_any());
         match event {
             Event::Apply(object) => {
-                let (namespace, name) = key(object);
-                index.names.entry(namespace).or_default().insert(name);
+                let ((namespace, name), live) = (key(&object), Live::of(&object));
+                let echo = index.applied.get(&(namespace.clone(), name.clone())).is_some_and(|applied| {
+                    Some(applied.fingerprint) == live.fingerprint
+                        && applied.resource_version == live.resource_version
+                });
+                index.objects.entry(namespace).or_default().insert(name, live);
+                (!echo).then_some(object)
             }
             Event::Delete(object) => {
-                let (namespace, name) = key(object);
-                if let Some(names) = index.names.get_mut(&namespace) {
+                let (namespace, name) = key(&object);
+                if let Some(names) = index.objects.get_mut(&namespace) {
                     names.remove(&name);
                     if names.is_empty() {
-                        index.names.remove(&namespace);
+                        index.objects.remove(&namespace);
                     }
                 }
                 index.applied.remove(&(namespace, name));
+                Some(object)
             }
-            Event::Init => index.listing = Some(HashMap::new()),
+            Event::Init => {
+                index.listing = Some(HashMap::new());
+                None
+            }
             Event::InitApply(object) => {
-                let (namespace, name) = key(object);
-                index.listing.get_or_insert_default().entry(namespace).or_default().insert(name);
+                let ((namespace, name), live) = (key(&object), Live::of(&object));
+                // Only what is new or changed since the last list is news to its owner.
+                let known = index.objects.get(&namespace).and_then(|n| n.get(&name)) == Some(&live);
+                index.listing.get_or_insert_default().entry(namespace).or_default().insert(name, live);
+                (!known).then_some(object)
             }
             Event::InitDone => {
                 if let Some(listed) = index.listing.take() {
                     index.applied.retain(|(namespace, name), _| {
-                        listed.get(namespace).is_some_and(|n| n.contains(name))
+                        listed.get(namespace).is_some_and(|n| n.contains_key(name))
                     });
-                    index.names = listed;
+                    index.objects = listed;
                 }
+                listed.send_replace(true);
+                None
             }
         }
     }
+}
 
-    fn names(&self, namespace: &str) -> Vec<String> {
-        let index = self.lock();
-        index.names.get(namespace).map(|names| names.iter().cloned().collect()).unwrap_or_default()
-    }
+/// The cache of the objects of `kind` the operator manages, and the stream that fills it and
+/// yields what their owners are reconciled for (for the controller to own).
+pub fn managed(client: &kube::Client, kind: &Kind) -> (Cache, ObjectStream) {
+    let (listed, receiver) = signal::channel(false);
+    let cache = Cache { index: Arc::default(), listed: receiver };
+    let config = watcher::Config::default().labels(&format!("app.kubernetes.io/managed-by={MANAGED_BY}"));
+    let filler = cache.clone();
+    let stream = watch(kind.metadata_all(client), config).default_backoff().filter_map(move |event| {
+        let triggered = match event {
+            Ok(event) => filler.apply(event, &listed).map(Ok),
+            Err(e) => Some(Err(e)),
+        };
+        std::future::ready(triggered)
+    });
+    (cache, stream.boxed())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    use k8s_openapi::api::core::v1::ConfigMap;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 
-    fn object(namespace: &str, name: &str) -> ConfigMap {
-        let mut object = ConfigMap::default();
-        object.metadata.namespace = Some(namespace.into());
-        object.metadata.name = Some(name.into());
+    fn object(namespace: &str, name: &str, version: &str, fingerprint: Option<u64>) -> Meta {
+        let mut object = Meta { types: None, metadata: Default::default(), _phantom: Default::default() };
+        let meta = &mut object.metadata;
+        meta.namespace = Some(namespace.into());
+        meta.name = Some(name.into());
+        meta.resource_version = Some(version.into());
+        meta.labels = Some(
+            [("freshplan.io/tenant-policy", "acme"), ("app.kubernetes.io/managed-by", "freshplan-operator")]
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+        );
+        meta.annotations = fingerprint.map(|f| [(APPLIED_ANNOTATION.to_owned(), format!("{f:016x}"))].into());
+        meta.owner_references = Some(vec![OwnerReference {
+            uid: "uid-acme".into(),
+            controller: Some(true),
+            ..Default::default()
+        }]);
         object
+    }
+
+    fn names(cache: &Cache, namespace: &str) -> Vec<String> {
+        cache.lock().objects.get(namespace).into_iter().flatten().map(|(name, _)| name.clone()).collect()
     }
 
     #[test]
     fn the_index_follows_applies_deletes_and_a_relist_replaces_it() {
-        let index = NamespaceIndex::default();
-        index.apply(&Event::Apply(object("crm", "b")));
-        index.apply(&Event::Apply(object("crm", "a")));
-        index.apply(&Event::Apply(object("shop", "c")));
-        assert_eq!(index.names("crm"), ["a", "b"]);
-        index.apply(&Event::Delete(object("crm", "b")));
-        assert_eq!(index.names("crm"), ["a"]);
+        let (listed, receiver) = signal::channel(false);
+        let cache = Cache { index: Arc::default(), listed: receiver };
+        let apply = |event| cache.apply(event, &listed).map(|o: Meta| o.name_any());
+        assert_eq!(apply(Event::Apply(object("crm", "b", "1", None))), Some("b".into()));
+        apply(Event::Apply(object("crm", "a", "2", Some(7))));
+        apply(Event::Apply(object("shop", "c", "3", None)));
+        assert_eq!(names(&cache, "crm"), ["a", "b"]);
+        let a = cache.get("crm", "a").unwrap();
+        assert_eq!(
+            (a.fingerprint, a.owner.as_deref(), a.label("freshplan.io/tenant-policy")),
+            (Some(7), Some("uid-acme"), Some("acme"))
+        );
+        assert_eq!(a.labels.len(), 1, "only the operator's own labels are kept");
+        assert_eq!(cache.owned("crm", ("freshplan.io/tenant-policy", "acme"), "uid-acme"), ["a", "b"]);
+        assert_eq!(
+            cache.owned("crm", ("freshplan.io/tenant-policy", "acme"), "uid-other"),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            cache.owned("crm", ("freshplan.io/tenant-policy", "other"), "uid-acme"),
+            Vec::<String>::new()
+        );
+        assert_eq!(apply(Event::Delete(object("crm", "b", "4", None))), Some("b".into()));
+        assert_eq!(names(&cache, "crm"), ["a"]);
 
-        // A relist: until it is done the old names stand; then only what it listed.
-        index.apply(&Event::<ConfigMap>::Init);
-        index.apply(&Event::InitApply(object("crm", "d")));
-        assert_eq!(index.names("crm"), ["a"]);
-        let applied = Applied { fingerprint: "f".into(), resource_version: "1".into() };
-        index.lock().applied.insert(("crm".into(), "a".into()), applied.clone());
-        index.lock().applied.insert(("crm".into(), "d".into()), applied.clone());
-        index.apply(&Event::<ConfigMap>::InitDone);
-        // What was applied is forgotten with the object: the relist missed a; d goes when deleted.
-        assert_eq!(index.lock().applied.keys().collect::<Vec<_>>(), [&("crm".to_owned(), "d".to_owned())]);
-        assert_eq!((index.names("crm"), index.names("shop")), (vec!["d".to_owned()], Vec::<String>::new()));
-        index.apply(&Event::Delete(object("crm", "d")));
-        assert!(index.lock().applied.is_empty());
-        assert_eq!(index.names("crm"), Vec::<String>::new());
+        // The echo of a write this process made does not trigger; a later change by someone does.
+        cache.remember("crm", "a", Applied { fingerprint: 8, resource_version: "5".into() });
+        assert_eq!(apply(Event::Apply(object("crm", "a", "5", Some(8)))), None);
+        assert_eq!(apply(Event::Apply(object("crm", "a", "6", Some(8)))), Some("a".into()));
+
+        // A relist: until it is done the old objects stand; then only what it listed. What it
+        // lists unchanged is no news.
+        assert!(!*listed.borrow());
+        apply(Event::Init);
+        assert_eq!(apply(Event::InitApply(object("crm", "a", "6", Some(8)))), None);
+        assert_eq!(apply(Event::InitApply(object("crm", "d", "7", None))), Some("d".into()));
+        assert_eq!(names(&cache, "shop"), ["c"]);
+        cache.remember("crm", "d", Applied { fingerprint: 1, resource_version: "7".into() });
+        cache.remember("shop", "c", Applied { fingerprint: 1, resource_version: "3".into() });
+        apply(Event::InitDone);
+        assert!(*listed.borrow());
+        // What was applied is forgotten with the object: the relist missed c; d goes when deleted.
+        assert_eq!(
+            (names(&cache, "crm"), names(&cache, "shop")),
+            (vec!["a".to_owned(), "d".to_owned()], vec![])
+        );
+        assert!(cache.applied("shop", "c").is_none());
+        apply(Event::Delete(object("crm", "d", "8", None)));
+        assert!(cache.applied("crm", "d").is_none());
+        assert_eq!(cache.len(), 1);
     }
 }

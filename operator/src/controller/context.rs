@@ -8,7 +8,7 @@ use jiff::Timestamp;
 use kube::Resource;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 
-use super::cache::{Applied, Cache, Meta};
+use super::cache::{Applied, Cache, Live};
 use super::discovery::Installed;
 use super::kinds::Kind;
 use super::sync::Reads;
@@ -29,7 +29,10 @@ pub struct Context {
     /// Watch caches of the generated kinds, metadata only (see [`Applied`]), filled by the
     /// controllers' watches.
     pub caches: HashMap<Kind, Cache>,
-    pub recorder: Recorder,
+    /// One Event recorder per namespace: a recorder keeps the Events of the last minutes to count
+    /// repeats up, and looks through all of them on each publish; per namespace that stays a few.
+    recorders: Mutex<HashMap<String, Recorder>>,
+    reporter: Reporter,
     /// The clock, an argument so that tests choose the time.
     pub clock: Clock,
     pub metrics: Metrics,
@@ -39,13 +42,17 @@ pub struct Context {
     pub reads: Reads,
     /// Consecutive failed reconciles per object (`Kind namespace/name`), for the backoff.
     failures: Mutex<HashMap<String, u32>>,
+    /// The `resourceVersion` each target had after this process wrote its annotation, until the
+    /// watch shows it (see [`Context::echo`]).
+    annotated: Mutex<HashMap<(&'static str, String, String), String>>,
 }
 
 impl Context {
     pub fn new(client: kube::Client, installed: Installed, instance: Option<String>) -> Context {
         let reporter = Reporter { controller: REPORTER.into(), instance };
         Context {
-            recorder: Recorder::new(client.clone(), reporter),
+            recorders: Mutex::new(HashMap::new()),
+            reporter,
             client,
             installed,
             caches: HashMap::new(),
@@ -54,6 +61,7 @@ impl Context {
             crm: None,
             reads: Reads::default(),
             failures: Mutex::new(HashMap::new()),
+            annotated: Mutex::new(HashMap::new()),
         }
     }
 
@@ -74,15 +82,16 @@ impl Context {
         (self.clock)()
     }
 
-    /// The cached metadata of the object `kind` `namespace/name`; None when there is none or no
-    /// cache of the kind.
-    pub fn live(&self, kind: &Kind, namespace: &str, name: &str) -> Option<Arc<Meta>> {
-        self.caches.get(kind)?.get(kind, namespace, name)
+    /// What is cached of the object `kind` `namespace/name`; None when there is none or no cache
+    /// of the kind.
+    pub fn live(&self, kind: &Kind, namespace: &str, name: &str) -> Option<Live> {
+        self.caches.get(kind)?.get(namespace, name)
     }
 
-    /// The metadata of every cached object of `kind` in `namespace`, in name order.
-    pub fn live_list(&self, kind: &Kind, namespace: &str) -> Vec<Arc<Meta>> {
-        self.caches.get(kind).map(|cache| cache.in_namespace(kind, namespace)).unwrap_or_default()
+    /// The names of the cached objects of `kind` in `namespace` labelled `label` and controlled by
+    /// the owner with uid `owner`, in name order.
+    pub fn owned(&self, kind: &Kind, namespace: &str, label: (&str, &str), owner: &str) -> Vec<String> {
+        self.caches.get(kind).map(|cache| cache.owned(namespace, label, owner)).unwrap_or_default()
     }
 
     /// Publishes an Event about `resource`; a failure to publish is logged, never fatal.
@@ -100,7 +109,15 @@ impl Context {
             action: "Reconcile".to_owned(),
             secondary: None,
         };
-        if let Err(e) = self.recorder.publish(&event, &resource.object_ref(&())).await {
+        let namespace = resource.meta().namespace.clone().unwrap_or_default();
+        let recorder = {
+            let mut recorders = self.recorders.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let recorder = recorders
+                .entry(namespace)
+                .or_insert_with(|| Recorder::new(self.client.clone(), self.reporter.clone()));
+            recorder.clone()
+        };
+        if let Err(e) = recorder.publish(&event, &resource.object_ref(&())).await {
             tracing::warn!(error = %e, reason, "could not publish an Event");
         }
     }
@@ -116,5 +133,25 @@ impl Context {
         if let Some(cache) = self.caches.get(kind) {
             cache.remember(namespace, name, applied);
         }
+    }
+
+    /// Remembers that this process wrote the target `kind` `namespace/name`, which then had
+    /// `resource_version`.
+    pub fn wrote_target(&self, kind: &Kind, namespace: &str, name: &str, resource_version: String) {
+        let mut annotated = self.annotated.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        annotated.insert((kind.kind, namespace.to_owned(), name.to_owned()), resource_version);
+    }
+
+    /// Whether the target `kind` `namespace/name` at `resource_version`, as a watch shows it, is
+    /// the echo of this process's own write: nothing a reconcile has not seen. Each write is
+    /// recognised once.
+    pub fn echo(&self, kind: &Kind, namespace: &str, name: &str, resource_version: &str) -> bool {
+        let mut annotated = self.annotated.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let key = (kind.kind, namespace.to_owned(), name.to_owned());
+        let echo = annotated.get(&key).is_some_and(|written| written == resource_version);
+        if echo {
+            annotated.remove(&key);
+        }
+        echo
     }
 }

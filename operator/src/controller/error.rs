@@ -15,8 +15,6 @@ pub enum Error {
     Json(#[from] serde_json::Error),
     #[error("{kind} {namespace}/{name} kept changing under us: gave up after {attempts} conflicts")]
     Conflicts { kind: &'static str, namespace: String, name: String, attempts: u32 },
-    #[error("finalizer: {0}")]
-    Finalizer(String),
 }
 
 impl Error {
@@ -28,7 +26,6 @@ impl Error {
             Error::Kube(_) => "kubernetes-api",
             Error::Json(_) => "serialization",
             Error::Conflicts { .. } => "conflict",
-            Error::Finalizer(_) => "finalizer",
         }
     }
 }

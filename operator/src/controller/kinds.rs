@@ -48,7 +48,8 @@ impl Kind {
     /// The kind of a JSON object's `apiVersion` and `kind`, among `kinds`.
     pub fn of<'a>(kinds: &'a [Kind], object: &serde_json::Value) -> Option<&'a Kind> {
         let (api_version, kind) = (object["apiVersion"].as_str()?, object["kind"].as_str()?);
-        kinds.iter().find(|k| k.kind == kind && k.api_version() == api_version)
+        let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+        kinds.iter().find(|k| k.kind == kind && k.group == group && k.version == version)
     }
 }
 

@@ -9,7 +9,9 @@
 //! targets     the konghq.com/plugins annotation of a policy's targets, under optimistic concurrency
 //! status      conditions (pure) and the one status write
 //! error       transient failures, their category and backoff
+//! finalizer   the TenantPolicy's finalizer, added and removed by tested JSON patches
 //! sync        when a TenantPolicy's CRM settings are read again, and what is overlaid meanwhile
+//! write       patches that read back only the new resourceVersion
 //! tenant_policy  the TenantPolicy reconcile
 //! scaling_profile  the ScalingProfile reconcile
 //! ```
@@ -19,12 +21,14 @@ pub mod cache;
 pub mod context;
 pub mod discovery;
 pub mod error;
+pub mod finalizer;
 pub mod kinds;
 pub mod scaling_profile;
 pub mod status;
 pub mod sync;
 pub mod targets;
 pub mod tenant_policy;
+pub mod write;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -90,8 +94,9 @@ impl Options {
 }
 
 /// The primary watch of a controller: `K`s, in a cache the controller reads, passed on only when
-/// something a reconcile acts on changed (spec, labels, annotations, finalizers, deletion) and
-/// not when only the status did: the status a reconcile writes does not reconcile again.
+/// something a reconcile acts on changed (spec, labels, annotations, deletion) and not when only
+/// the status or the finalizers did: what a reconcile writes there does not reconcile again. (A
+/// finalizer someone removes is put back by the next periodic reconcile.)
 fn primary<K>(
     client: &kube::Client,
 ) -> (Store<K>, impl Stream<Item = Result<K, watcher::Error>> + Send + use<K>)
@@ -105,19 +110,24 @@ where
         + 'static,
 {
     let (store, writer) = reflector::store::<K>();
-    let stream =
-        reflector::reflector(writer, watcher(Api::<K>::all(client.clone()), watcher::Config::default()))
-            .default_backoff()
-            .applied_objects()
-            .predicate_filter(reconciled_part::<K>, Default::default());
+    let watch = watcher(Api::<K>::all(client.clone()), watcher::Config::default()).modify(lean);
+    let stream = reflector::reflector(writer, watch)
+        .default_backoff()
+        .applied_objects()
+        .predicate_filter(reconciled_part::<K>, Default::default());
     (store, stream)
+}
+
+/// Drops what no reconcile reads and the caches would otherwise hold for every object: the
+/// `managedFields`, often bigger than the rest of the object.
+fn lean<K: Resource>(object: &mut K) {
+    object.meta_mut().managed_fields = None;
 }
 
 /// The hash of what of `object` a reconcile acts on: everything but the status.
 fn reconciled_part<K: Resource>(object: &K) -> Option<u64> {
     let meta = object.meta();
-    let part =
-        (&meta.generation, &meta.labels, &meta.annotations, &meta.finalizers, &meta.deletion_timestamp);
+    let part = (&meta.generation, &meta.labels, &meta.annotations, &meta.deletion_timestamp);
     Some(crate::hash::fnv1a(format!("{part:?}").as_bytes()))
 }
 

@@ -155,7 +155,7 @@ pub(super) async fn controller(
     let (windows, writer) = reflector::store::<SeasonalWindow>();
     let stream = reflector::reflector(
         writer,
-        watcher(Api::<SeasonalWindow>::all(client.clone()), watcher::Config::default()),
+        watcher(Api::<SeasonalWindow>::all(client.clone()), watcher::Config::default()).modify(super::lean),
     )
     .touched_objects()
     .default_backoff();
@@ -163,9 +163,15 @@ pub(super) async fn controller(
     controller = controller.watches_stream(stream, move |window| profiles_reading(&store, &window));
 
     let (deployments, writer) = reflector::store::<PartialObjectMeta<Deployment>>();
+    // A profile reads a Deployment's name and labels: its annotations (a last-applied
+    // configuration can be large) are not kept either.
     let stream = reflector::reflector(
         writer,
-        watcher(Api::<PartialObjectMeta<Deployment>>::all(client.clone()), watcher::Config::default()),
+        watcher(Api::<PartialObjectMeta<Deployment>>::all(client.clone()), watcher::Config::default())
+            .modify(|deployment| {
+                super::lean(deployment);
+                deployment.metadata.annotations = None;
+            }),
     )
     .touched_objects()
     .default_backoff();

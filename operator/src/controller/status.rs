@@ -60,13 +60,15 @@ pub fn merge(current: &[Condition], updates: Vec<Condition>, now: Timestamp) -> 
 /// Returns whether it wrote.
 pub async fn patch<K, S>(api: &Api<K>, name: &str, current: Option<&S>, status: &S) -> Result<bool, Error>
 where
-    K: Clone + DeserializeOwned + std::fmt::Debug,
+    K: kube::Resource + Clone + DeserializeOwned + std::fmt::Debug,
     S: Serialize + PartialEq,
 {
     if current == Some(status) {
         return Ok(false);
     }
-    api.patch_status(name, &PatchParams::default(), &Patch::Merge(json!({ "status": status }))).await?;
+    let (client, patch) = (api.clone().into_client(), Patch::Merge(json!({ "status": status })));
+    super::write::patch(&client, api.resource_url(), name, Some("status"), &PatchParams::default(), &patch)
+        .await?;
     Ok(true)
 }
 

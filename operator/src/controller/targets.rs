@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use super::context::Context;
 use super::error::Error;
 use super::kinds::{self, Kind};
+use super::write;
 use crate::crd::tenant_policy::{Target, TargetKind};
 use crate::gateway::annotation::{MANAGED_ANNOTATION, PLUGINS_ANNOTATION, merge, names};
 
@@ -71,8 +72,21 @@ pub async fn annotate(
         let Some(patch) = annotation_patch(&object, wanted) else {
             return Ok(Outcome::Annotated { written: false });
         };
-        match api.patch(&target.name, &PatchParams::default(), &Patch::Merge(&patch)).await {
-            Ok(_) => return Ok(Outcome::Annotated { written: true }),
+        let patch = Patch::Merge(&patch);
+        match write::patch(
+            &ctx.client,
+            api.resource_url(),
+            &target.name,
+            None,
+            &PatchParams::default(),
+            &patch,
+        )
+        .await
+        {
+            Ok(version) => {
+                ctx.wrote_target(&kind, namespace, &target.name, version);
+                return Ok(Outcome::Annotated { written: true });
+            }
             Err(kube::Error::Api(status)) if status.code == 409 => continue,
             Err(kube::Error::Api(status)) if status.code == 404 => return Ok(Outcome::Missing),
             Err(e) => return Err(e.into()),

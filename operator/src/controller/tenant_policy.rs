@@ -14,13 +14,12 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use kube::ResourceExt;
-use kube::api::{Api, DynamicObject};
+use kube::api::Api;
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
-use kube::runtime::finalizer::{self, Event as Finalize, finalizer};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 
-use super::cache::ObjectStream;
+use super::cache::{Meta, ObjectStream};
 use super::context::Context;
 use super::error::Error;
 use super::kinds::Kind;
@@ -28,7 +27,7 @@ use super::status::{self, READY, SETTINGS_SYNCED, TARGETS_FOUND, condition};
 use super::sync;
 use super::targets::{self, Outcome};
 use super::{Shutdown, SyncRequests, drain, error_policy, observed};
-use super::{apply, kinds};
+use super::{apply, finalizer, kinds};
 use crate::crd::tenant_policy::{GeneratedObject, Target, TenantPolicy, TenantPolicyStatus};
 use crate::crm::{Outcome as CrmOutcome, SyncReport};
 use crate::gateway::policy::{POLICY_LABEL, Policy};
@@ -62,14 +61,23 @@ pub(super) async fn controller(
         targets.push(kinds::HTTP_ROUTE);
     }
     for kind in targets {
-        let store = store.clone();
-        let mapper = move |object: DynamicObject| policies_naming(&store, &kind, &object);
-        controller = controller.watches_with(
-            kind.api_all(&client),
-            kind.api_resource(),
-            watcher::Config::default(),
-            mapper,
-        );
+        let (store, ctx) = (store.clone(), ctx.clone());
+        let mapper = move |object: Meta| {
+            let (namespace, version) = (object.metadata.namespace.as_deref(), object.resource_version());
+            if ctx.echo(
+                &kind,
+                namespace.unwrap_or_default(),
+                &object.name_any(),
+                &version.unwrap_or_default(),
+            ) {
+                return Vec::new();
+            }
+            policies_naming(&store, &kind, &object)
+        };
+        // Metadata only: which policies a target concerns is in its name, and a change to its
+        // annotations is what a reconcile repairs.
+        let (api, config) = (kind.metadata_all(&client), watcher::Config::default());
+        controller = controller.watches_with(api, kind.api_resource(), config, mapper);
     }
     if let Some(queue) = sync_requests {
         // A request marks the policy for a read, then reconciles it: the reconcile cannot tell
@@ -94,17 +102,12 @@ pub(super) async fn controller(
 }
 
 /// The TenantPolicies that name `object` (an Ingress, Service or HTTPRoute) as a target.
-fn policies_naming(
-    store: &Store<TenantPolicy>,
-    kind: &Kind,
-    object: &DynamicObject,
-) -> Vec<ObjectRef<TenantPolicy>> {
-    let namespace = object.namespace().unwrap_or_default();
-    let name = object.name_any();
+fn policies_naming(store: &Store<TenantPolicy>, kind: &Kind, object: &Meta) -> Vec<ObjectRef<TenantPolicy>> {
+    let (namespace, name) = (object.metadata.namespace.as_deref(), object.name_any());
     store
         .state()
         .iter()
-        .filter(|p| p.namespace().as_deref() == Some(namespace.as_str()))
+        .filter(|p| p.metadata.namespace.as_deref() == namespace)
         .filter(|p| {
             let named = |t: &Target| t.kind.as_str() == kind.kind && t.name == name;
             p.spec.targets.iter().any(named)
@@ -118,17 +121,18 @@ fn policies_naming(
 pub async fn reconcile(resource: Arc<TenantPolicy>, ctx: Arc<Context>) -> Result<Action, Error> {
     let namespace = resource.namespace().unwrap_or_default();
     let api: Api<TenantPolicy> = Api::namespaced(ctx.client.clone(), &namespace);
-    finalizer(&api, FINALIZER, resource, |event| async {
-        match event {
-            Finalize::Apply(resource) => apply_policy(&resource, &ctx, &api).await,
-            Finalize::Cleanup(resource) => cleanup(&resource, &ctx).await,
+    let ours = finalizer::has(resource.as_ref(), FINALIZER);
+    if resource.metadata.deletion_timestamp.is_some() {
+        if ours {
+            cleanup(&resource, &ctx).await?;
+            finalizer::remove(&api, resource.as_ref(), FINALIZER).await?;
         }
-    })
-    .await
-    .map_err(|e| match e {
-        finalizer::Error::ApplyFailed(e) | finalizer::Error::CleanupFailed(e) => e,
-        other => Error::Finalizer(other.to_string()),
-    })
+        return Ok(Action::await_change());
+    }
+    if !ours {
+        finalizer::add(&api, resource.as_ref(), FINALIZER).await?;
+    }
+    apply_policy(&resource, &ctx, &api).await
 }
 
 /// Writes a status that says the policy is not applied for `reason`, with an Event when that is

@@ -15,10 +15,12 @@ use serde_json::Value;
 use super::definitions;
 use crate::validate::Invalid;
 
-/// The schema of one kind, compiled once.
+/// The schema of one kind, compiled once, with the CEL environment it is evaluated in (building
+/// that environment, every Kubernetes CEL function registered, costs more than a check).
 struct Compiled {
     open_api: jsonschema::Validator,
     cel: kube_cel::CompiledSchema,
+    environment: kube_cel::Validator,
 }
 
 static COMPILED: LazyLock<Mutex<HashMap<String, Arc<Compiled>>>> = LazyLock::new(Default::default);
@@ -42,7 +44,7 @@ fn compiled(kind: &str) -> Arc<Compiled> {
             let open_api = jsonschema::validator_for(&schema).expect("the CRD's schema compiles");
             let cel = kube_cel::compile_schema(&schema);
             assert!(!cel.has_errors(), "the CRD's CEL rules compile: {:?}", cel.compilation_errors());
-            Arc::new(Compiled { open_api, cel })
+            Arc::new(Compiled { open_api, cel, environment: kube_cel::Validator::new() })
         })
         .clone()
 }
@@ -52,7 +54,17 @@ fn compiled(kind: &str) -> Arc<Compiled> {
 pub fn check<K: Resource<DynamicType = ()> + serde::Serialize>(resource: &K) -> Vec<Invalid> {
     match serde_json::to_value(resource) {
         // The kind from the type, not from `K::crd()`: generating the CRD costs more than the check.
-        Ok(object) => check_value(&K::kind(&()), &object),
+        Ok(mut object) => {
+            // What a write of the spec is checked on: not the status (its own subresource), nor
+            // metadata beyond the name (which the API server checks for every kind alike).
+            if let Some(object) = object.as_object_mut() {
+                object.remove("status");
+                if let Some(Value::Object(meta)) = object.get_mut("metadata") {
+                    meta.retain(|key, _| key == "name" || key == "namespace");
+                }
+            }
+            check_value(&K::kind(&()), &object)
+        }
         Err(e) => vec![Invalid { path: String::new(), message: format!("cannot be written as JSON: {e}") }],
     }
 }
@@ -68,7 +80,7 @@ pub fn check_value(kind: &str, object: &Value) -> Vec<Invalid> {
     // CEL rules assume the schema holds (a rule comparing two numbers meets a string otherwise),
     // so they run only on objects the schema admits, as in the API server.
     if found.is_empty()
-        && let Err(errors) = kube_cel::Validator::new().validate_compiled(&compiled.cel, object, None)
+        && let Err(errors) = compiled.environment.validate_compiled(&compiled.cel, object, None)
     {
         found.extend(
             errors.iter().map(|e| Invalid { path: e.field_path.clone(), message: e.message.clone() }),

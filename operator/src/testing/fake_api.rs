@@ -126,14 +126,16 @@ struct Key {
     name: String,
 }
 
-#[derive(Debug, Clone)]
+/// A change as every watcher sees it: shared, and written as a watch line once.
+#[derive(Debug)]
 struct Change {
     prefix: String,
     plural: String,
     namespace: String,
-    /// ADDED, MODIFIED or DELETED.
-    event: &'static str,
-    object: Value,
+    /// The object's labels, for watches with selectors.
+    labels: Value,
+    /// `{"type": ..., "object": ...}` and a newline.
+    line: Bytes,
 }
 
 #[derive(Default)]
@@ -141,7 +143,7 @@ struct Inner {
     version: u64,
     uids: u64,
     objects: BTreeMap<Key, Value>,
-    history: Vec<(u64, Change)>,
+    history: Vec<(u64, Arc<Change>)>,
     log: Vec<Recorded>,
     faults: VecDeque<Fault>,
 }
@@ -149,7 +151,7 @@ struct Inner {
 struct State {
     served: Vec<Served>,
     inner: Mutex<Inner>,
-    changes: broadcast::Sender<(u64, Change)>,
+    changes: broadcast::Sender<(u64, Arc<Change>)>,
 }
 
 /// A running fake API server.
@@ -218,6 +220,12 @@ impl FakeApi {
     pub fn all(&self, kind: &str) -> Vec<Value> {
         let inner = self.state.inner.lock().unwrap();
         inner.objects.values().filter(|v| v["kind"] == kind).cloned().collect()
+    }
+
+    /// How many stored objects of `kind` satisfy `test` (read in place: no copies).
+    pub fn count(&self, kind: &str, test: impl Fn(&Value) -> bool) -> usize {
+        let inner = self.state.inner.lock().unwrap();
+        inner.objects.values().filter(|v| v["kind"] == kind && test(v)).count()
     }
 
     /// Deletes an object as a user would (finalizers and garbage collection apply; not recorded).
@@ -419,11 +427,9 @@ fn discovery(state: &State, prefix: &str) -> Response {
     )
 }
 
-/// Whether `object`'s labels satisfy a selector of `key=value`, `key==value`, `key!=value` and
-/// `key` terms.
-fn selected(object: &Value, selector: Option<&String>) -> bool {
+/// Whether `labels` satisfy a selector of `key=value`, `key==value`, `key!=value` and `key` terms.
+fn selected(labels: &Value, selector: Option<&String>) -> bool {
     let Some(selector) = selector.filter(|s| !s.is_empty()) else { return true };
-    let labels = &object["metadata"]["labels"];
     selector.split(',').all(|term| {
         if let Some((k, v)) = term.split_once("!=") {
             labels[k.trim()].as_str() != Some(v.trim())
@@ -451,7 +457,9 @@ fn list(
     let items: Vec<&Value> = inner
         .objects
         .iter()
-        .filter(|(k, v)| in_scope(k, served, &namespace) && selected(v, query.get("labelSelector")))
+        .filter(|(k, v)| {
+            in_scope(k, served, &namespace) && selected(&v["metadata"]["labels"], query.get("labelSelector"))
+        })
         .map(|(_, v)| v)
         .collect();
     ok(
@@ -475,25 +483,22 @@ fn watch(
     let selector = query.get("labelSelector").cloned();
     let (replay, mut live) = {
         let inner = state.inner.lock().unwrap();
-        let replay: Vec<(u64, Change)> = inner.history.iter().filter(|(v, _)| *v > from).cloned().collect();
+        let replay: Vec<(u64, Arc<Change>)> =
+            inner.history.iter().filter(|(v, _)| *v > from).cloned().collect();
         (replay, state.changes.subscribe())
     };
     let matches = move |change: &Change| {
         change.prefix == served.prefix
             && change.plural == served.plural
             && namespace.as_ref().is_none_or(|n| *n == change.namespace)
-            && selected(&change.object, selector.as_ref())
+            && selected(&change.labels, selector.as_ref())
     };
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, Infallible>>(1024);
     tokio::spawn(async move {
-        let line = |change: &Change, kind: &str| {
-            let event = json!({"type": kind, "object": change.object});
-            Bytes::from(format!("{event}\n"))
-        };
         let mut last = from;
         for (version, change) in &replay {
             last = *version;
-            if matches(change) && tx.send(Ok(line(change, change.event))).await.is_err() {
+            if matches(change) && tx.send(Ok(change.line.clone())).await.is_err() {
                 return;
             }
         }
@@ -506,7 +511,7 @@ fn watch(
                 received = live.recv() => match received {
                     Ok((version, change)) if version > last => {
                         last = version;
-                        if matches(&change) && tx.send(Ok(line(&change, change.event))).await.is_err() {
+                        if matches(&change) && tx.send(Ok(change.line.clone())).await.is_err() {
                             return;
                         }
                     }
@@ -542,20 +547,22 @@ fn object(
     body: Option<Value>,
 ) -> Response {
     let mut inner = state.inner.lock().unwrap();
-    let current = inner.objects.get(&key).cloned();
-    match method {
-        Method::GET => match current {
-            Some(object) => ok(StatusCode::OK, &public(&object)),
+    if method == Method::GET {
+        return match inner.objects.get(&key) {
+            Some(object) => ok(StatusCode::OK, object),
             None => status(
                 StatusCode::NOT_FOUND,
                 "NotFound",
                 &format!("{} \"{}\" not found", served.plural, key.name),
             ),
-        },
+        };
+    }
+    let current = inner.objects.get(&key).cloned();
+    match method {
         Method::DELETE => match current {
             Some(_) => {
                 let deleted = delete(&mut inner, &state.changes, &state.served, &key);
-                ok(StatusCode::OK, &public(&deleted))
+                ok(StatusCode::OK, &deleted)
             }
             None => status(StatusCode::NOT_FOUND, "NotFound", "not found"),
         },
@@ -581,10 +588,7 @@ fn object(
                 object["status"] = current["status"].clone();
             }
             keep_server_fields(&mut object, &current);
-            ok(
-                StatusCode::OK,
-                &public(&store(&mut inner, &state.changes, &state.served, key, object, "MODIFIED")),
-            )
+            ok(StatusCode::OK, &(store(&mut inner, &state.changes, &state.served, key, object, "MODIFIED")))
         }
         Method::PATCH => {
             let Some(patch) = body else { return status(StatusCode::BAD_REQUEST, "BadRequest", "no body") };
@@ -615,7 +619,7 @@ fn object(
                 keep_server_fields(&mut object, &current);
                 return ok(
                     StatusCode::OK,
-                    &public(&store(&mut inner, &state.changes, &state.served, key, object, "MODIFIED")),
+                    &(store(&mut inner, &state.changes, &state.served, key, object, "MODIFIED")),
                 );
             }
             let apply = content_type.is_some_and(|c| c.starts_with("application/apply-patch"));
@@ -631,7 +635,7 @@ fn object(
                     return status(StatusCode::NOT_FOUND, "NotFound", "not found");
                 }
                 let created = create(&mut inner, &state.changes, &state.served, key, patch);
-                return ok(StatusCode::CREATED, &public(&created));
+                return ok(StatusCode::CREATED, &created);
             };
             if let Some(expected) = patch["metadata"]["resourceVersion"].as_str()
                 && Some(expected) != object["metadata"]["resourceVersion"].as_str()
@@ -671,20 +675,12 @@ fn object(
             let current = current.expect("present");
             keep_server_fields(&mut object, &current);
             if object == current {
-                return ok(StatusCode::OK, &public(&object));
+                return ok(StatusCode::OK, &object);
             }
-            ok(
-                StatusCode::OK,
-                &public(&store(&mut inner, &state.changes, &state.served, key, object, "MODIFIED")),
-            )
+            ok(StatusCode::OK, &(store(&mut inner, &state.changes, &state.served, key, object, "MODIFIED")))
         }
         _ => status(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", "not served"),
     }
-}
-
-/// The object as clients see it.
-fn public(object: &Value) -> Value {
-    object.clone()
 }
 
 fn keep_server_fields(object: &mut Value, current: &Value) {
@@ -712,10 +708,16 @@ fn create(inner: &mut Inner, changes: &Changes, served: &[Served], key: Key, mut
     store(inner, changes, served, key, object, "ADDED")
 }
 
-type Changes = broadcast::Sender<(u64, Change)>;
+type Changes = broadcast::Sender<(u64, Arc<Change>)>;
 
 fn served_kind(served: &[Served], key: &Key) -> Served {
     served.iter().find(|s| s.prefix == key.prefix && s.plural == key.plural).cloned().expect("a served kind")
+}
+
+/// Anything of an object but its metadata and status: what `generation` counts changes of.
+fn body(object: &Value) -> impl Iterator<Item = (&String, &Value)> {
+    let fields = object.as_object().into_iter().flatten();
+    fields.filter(|(k, _)| *k != "metadata" && *k != "status")
 }
 
 /// Stores `object` under a new resource version, bumping `generation` when anything but status and
@@ -729,15 +731,8 @@ fn store(
     event: &'static str,
 ) -> Value {
     if let Some(previous) = inner.objects.get(&key) {
-        let body = |v: &Value| {
-            let mut v = v.clone();
-            if let Some(map) = v.as_object_mut() {
-                map.remove("metadata");
-                map.remove("status");
-            }
-            v
-        };
-        if body(previous) != body(&object) {
+        let same = body(previous).eq(body(&object));
+        if !same {
             let generation = previous["metadata"]["generation"].as_i64().unwrap_or(1) + 1;
             object["metadata"]["generation"] = json!(generation);
         }
@@ -750,19 +745,19 @@ fn store(
     }
     inner.version += 1;
     object["metadata"]["resourceVersion"] = json!(inner.version.to_string());
-    inner.objects.insert(key.clone(), object.clone());
-    record(inner, changes, &key, event, object.clone());
+    record(inner, changes, &key, event, &object);
+    inner.objects.insert(key, object.clone());
     object
 }
 
-fn record(inner: &mut Inner, changes: &Changes, key: &Key, event: &'static str, object: Value) {
-    let change = Change {
+fn record(inner: &mut Inner, changes: &Changes, key: &Key, event: &'static str, object: &Value) {
+    let change = Arc::new(Change {
         prefix: key.prefix.clone(),
         plural: key.plural.clone(),
         namespace: key.namespace.clone(),
-        event,
-        object,
-    };
+        labels: object["metadata"]["labels"].clone(),
+        line: Bytes::from(format!("{}\n", json!({"type": event, "object": object}))),
+    });
     inner.history.push((inner.version, change.clone()));
     let _ = changes.send((inner.version, change));
 }
@@ -781,7 +776,7 @@ fn delete(inner: &mut Inner, changes: &Changes, served: &[Served], key: &Key) ->
     inner.objects.remove(key);
     inner.version += 1;
     object["metadata"]["resourceVersion"] = json!(inner.version.to_string());
-    record(inner, changes, key, "DELETED", object.clone());
+    record(inner, changes, key, "DELETED", &object);
     let uid = object["metadata"]["uid"].clone();
     let dependents: Vec<Key> = inner
         .objects
