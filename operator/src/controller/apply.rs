@@ -33,12 +33,15 @@ pub fn fingerprint(object: &Value) -> u64 {
     hasher.finish()
 }
 
-/// `object` as it is applied: with the fingerprint of its content.
-pub fn fingerprinted(object: &Value) -> Value {
-    let mut object = object.clone();
-    let fingerprint = format!("{:016x}", fingerprint(&object));
-    object["metadata"]["annotations"][APPLIED_ANNOTATION] = Value::String(fingerprint);
-    object
+/// Marks `object` as it is applied, with the fingerprint of its content (without the mark);
+/// returns the fingerprint.
+pub fn fingerprint_into(object: &mut Value) -> u64 {
+    if let Some(annotations) = object["metadata"]["annotations"].as_object_mut() {
+        annotations.remove(APPLIED_ANNOTATION);
+    }
+    let fingerprint = fingerprint(object);
+    object["metadata"]["annotations"][APPLIED_ANNOTATION] = Value::String(format!("{fingerprint:016x}"));
+    fingerprint
 }
 
 /// Whether `live` holds `wanted`: every field of `wanted` is in `live` with the same value (maps
@@ -64,20 +67,21 @@ fn name_of(object: &Value) -> (&str, &str) {
 }
 
 /// Applies each of `wanted` (JSON objects of `kinds`) that its live copy does not hold yet, in
-/// order. Returns how many were written.
-pub async fn apply(ctx: &Context, kinds: &[Kind], wanted: &[Value]) -> Result<usize, Error> {
+/// order, each marked with its fingerprint (the mark stays in `wanted`). Returns how many were
+/// written.
+pub async fn apply(ctx: &Context, kinds: &[Kind], wanted: &mut [Value]) -> Result<usize, Error> {
     let mut written = 0;
-    for object in wanted {
+    for object in wanted.iter_mut() {
         let kind = Kind::of(kinds, object).expect("generated objects are of the kinds given");
-        let fingerprint = fingerprint(object);
+        let fingerprint = fingerprint_into(object);
         if in_force(ctx, kind, object, fingerprint).await? {
             continue;
         }
-        let object = fingerprinted(object);
-        let (namespace, name) = name_of(&object);
+        let object = &*object;
+        let (namespace, name) = name_of(object);
         let params = PatchParams::apply(FIELD_MANAGER).force();
         let collection = kind.api(&ctx.client, namespace);
-        let patch = Patch::Apply(&object);
+        let patch = Patch::Apply(object);
         let version =
             write::patch(&ctx.client, collection.resource_url(), name, None, &params, &patch).await?;
         let applied = Applied { fingerprint, resource_version: version };
@@ -87,8 +91,9 @@ pub async fn apply(ctx: &Context, kinds: &[Kind], wanted: &[Value]) -> Result<us
     Ok(written)
 }
 
-/// Whether `wanted` is in force: its object carries `wanted`'s fingerprint and was applied or
-/// compared at its current `resourceVersion`, or else a read of it holds every field wanted.
+/// Whether `wanted` (marked) is in force: its object carries `wanted`'s fingerprint and was
+/// applied or compared at its current `resourceVersion`, or else a read of it holds every field
+/// wanted.
 async fn in_force(ctx: &Context, kind: &Kind, wanted: &Value, fingerprint: u64) -> Result<bool, Error> {
     let (namespace, name) = name_of(wanted);
     let Some(live) = ctx.live(kind, namespace, name) else { return Ok(false) };
@@ -101,7 +106,7 @@ async fn in_force(ctx: &Context, kind: &Kind, wanted: &Value, fingerprint: u64) 
     }
     // Written by someone since, or not seen by this process yet: compare the object itself.
     let Some(object) = kind.api(&ctx.client, namespace).get_opt(name).await? else { return Ok(false) };
-    let holds = serde_json::to_value(&object).is_ok_and(|object| contains(&object, &fingerprinted(wanted)));
+    let holds = serde_json::to_value(&object).is_ok_and(|object| contains(&object, wanted));
     if holds {
         let found = Applied { fingerprint, resource_version: object.resource_version().unwrap_or_default() };
         ctx.remember_applied(kind, namespace, name, found);

@@ -270,10 +270,10 @@ async fn reconcile(
             current.objects.clone()
         }
     };
-    let documents = objects.iter().map(serde_json::to_value).collect::<Result<Vec<_>, _>>()?;
+    let mut documents = objects.iter().map(serde_json::to_value).collect::<Result<Vec<_>, _>>()?;
     let name = profile.name_any();
     let uid = profile.uid().unwrap_or_default();
-    let written = apply::apply(&ctx, &kinds::SCALING, &documents).await?;
+    let written = apply::apply(&ctx, &kinds::SCALING, &mut documents).await?;
     // Both kinds: a profile switched from keda to hpa (or back) leaves the other kind behind.
     let pruned =
         apply::prune(&ctx, &kinds::SCALING, &namespace, (PROFILE_LABEL, &name), &uid, &documents).await?;

@@ -183,10 +183,10 @@ async fn apply_policy(
     let overlaid = &synced.overlaid;
     let gateway = plugins::gateway(&overlaid.policy);
     let objects = kic::render(&overlaid.policy, &gateway);
-    let documents = objects.documents()?;
+    let mut documents = objects.documents()?;
     let namespace = policy.namespace.clone();
 
-    let written = apply::apply(ctx, &kinds::GATEWAY, &documents).await?;
+    let written = apply::apply(ctx, &kinds::GATEWAY, &mut documents).await?;
     let pruned =
         apply::prune(ctx, &kinds::GATEWAY, &namespace, (POLICY_LABEL, &policy.name), &policy.uid, &documents)
             .await?;

@@ -7,6 +7,7 @@
 //! a second time in Rust, means the operator refuses exactly what `kubectl apply` refuses.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasher, Hasher, RandomState};
 use std::sync::{Arc, LazyLock, Mutex};
 
 use kube::Resource;
@@ -24,6 +25,30 @@ struct Compiled {
 }
 
 static COMPILED: LazyLock<Mutex<HashMap<String, Arc<Compiled>>>> = LazyLock::new(Default::default);
+
+/// What recent checks found, by a hash of the kind and the object checked: a resource reconciled
+/// again unchanged is not evaluated again (the CEL rules cost more than the rest of a reconcile).
+/// The hash is keyed per process (SipHash, random keys), so an object cannot be made to collide
+/// with one checked before; the memory is bounded by forgetting everything when it is full.
+static CHECKED: LazyLock<Mutex<HashMap<u64, Vec<Invalid>>>> = LazyLock::new(Default::default);
+static CHECKED_KEYS: LazyLock<RandomState> = LazyLock::new(RandomState::new);
+
+/// How many results [`CHECKED`] holds at most.
+const REMEMBERED: usize = 16_384;
+
+/// A `Write` that feeds a hasher, to hash a serialization without holding it.
+struct HashWriter<H>(H);
+
+impl<H: Hasher> std::io::Write for HashWriter<H> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.write(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
 
 /// The `openAPIV3Schema` of the CRD of `kind` in this group, as JSON.
 pub fn open_api_schema(kind: &str) -> Option<Value> {
@@ -71,6 +96,23 @@ pub fn check<K: Resource<DynamicType = ()> + serde::Serialize>(resource: &K) -> 
 
 /// [`check`] of an object as JSON, of `kind` in this group.
 pub fn check_value(kind: &str, object: &Value) -> Vec<Invalid> {
+    let mut hasher = HashWriter(CHECKED_KEYS.build_hasher());
+    hasher.0.write(kind.as_bytes());
+    serde_json::to_writer(&mut hasher, object).expect("JSON values serialize");
+    let key = hasher.0.finish();
+    if let Some(found) = CHECKED.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).get(&key) {
+        return found.clone();
+    }
+    let found = evaluate(kind, object);
+    let mut checked = CHECKED.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if checked.len() >= REMEMBERED {
+        checked.clear();
+    }
+    checked.insert(key, found.clone());
+    found
+}
+
+fn evaluate(kind: &str, object: &Value) -> Vec<Invalid> {
     let compiled = compiled(kind);
     let mut found: Vec<Invalid> = compiled
         .open_api
@@ -109,6 +151,21 @@ fn field_path(pointer: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_check_repeated_finds_the_same() {
+        let valid = crate::testing::examples::policy("acme");
+        let mut invalid = valid.clone();
+        invalid["spec"]["rateLimit"]["limits"]["minute"] = serde_json::json!(-1);
+        for _ in 0..2 {
+            assert_eq!(check_value("TenantPolicy", &valid), Vec::new());
+            let found = check_value("TenantPolicy", &invalid);
+            assert_eq!(found.len(), 1, "{found:?}");
+            assert_eq!(found[0].path, "spec.rateLimit.limits.minute");
+        }
+        // The same object as another kind is checked as that kind.
+        assert!(!check_value("ScalingProfile", &valid).is_empty());
+    }
 
     #[test]
     fn pointers_become_field_paths() {

@@ -98,14 +98,23 @@ impl Recorded {
 
 /// Where the object of `kind` (as `Served::kind`) `namespace/name` is stored; cluster-scoped
 /// objects match any namespace.
-fn find(inner: &Inner, kind: &str, namespace: &str, name: &str) -> Option<Key> {
-    inner
-        .objects
-        .iter()
-        .find(|(k, v)| {
-            v["kind"] == kind && k.name == name && (k.namespace == namespace || k.namespace.is_empty())
-        })
-        .map(|(k, _)| k.clone())
+fn find(served: &[Served], inner: &Inner, kind: &str, namespace: &str, name: &str) -> Option<Key> {
+    let served = served.iter().find(|s| s.kind == kind)?;
+    let key = key(served, namespace.to_owned(), name.to_owned());
+    inner.objects.contains_key(&key).then_some(key)
+}
+
+/// The stored objects of `served`, in namespace and name order (a range of the store, not a scan
+/// of every object).
+fn of_kind<'a>(inner: &'a Inner, served: &Served) -> impl Iterator<Item = (&'a Key, &'a Value)> {
+    let first = Key {
+        prefix: served.prefix.to_owned(),
+        plural: served.plural.to_owned(),
+        namespace: String::new(),
+        name: String::new(),
+    };
+    let (prefix, plural) = (served.prefix, served.plural);
+    inner.objects.range(first..).take_while(move |(k, _)| k.prefix == prefix && k.plural == plural)
 }
 
 /// A response to give instead of handling the next request that matches.
@@ -213,25 +222,27 @@ impl FakeApi {
     /// The stored object of `kind` (as `Served::kind`), if any.
     pub fn get(&self, kind: &str, namespace: &str, name: &str) -> Option<Value> {
         let inner = self.state.inner.lock().unwrap();
-        find(&inner, kind, namespace, name).map(|key| inner.objects[&key].clone())
+        find(&self.state.served, &inner, kind, namespace, name).map(|key| inner.objects[&key].clone())
     }
 
     /// Every stored object of `kind`.
     pub fn all(&self, kind: &str) -> Vec<Value> {
         let inner = self.state.inner.lock().unwrap();
-        inner.objects.values().filter(|v| v["kind"] == kind).cloned().collect()
+        let Some(served) = self.state.served.iter().find(|s| s.kind == kind) else { return Vec::new() };
+        of_kind(&inner, served).map(|(_, v)| v.clone()).collect()
     }
 
     /// How many stored objects of `kind` satisfy `test` (read in place: no copies).
     pub fn count(&self, kind: &str, test: impl Fn(&Value) -> bool) -> usize {
         let inner = self.state.inner.lock().unwrap();
-        inner.objects.values().filter(|v| v["kind"] == kind && test(v)).count()
+        let Some(served) = self.state.served.iter().find(|s| s.kind == kind) else { return 0 };
+        of_kind(&inner, served).filter(|(_, v)| test(v)).count()
     }
 
     /// Deletes an object as a user would (finalizers and garbage collection apply; not recorded).
     pub fn delete(&self, kind: &str, namespace: &str, name: &str) {
         let mut inner = self.state.inner.lock().unwrap();
-        if let Some(key) = find(&inner, kind, namespace, name) {
+        if let Some(key) = find(&self.state.served, &inner, kind, namespace, name) {
             delete(&mut inner, &self.state.changes, &self.state.served, &key);
         }
     }
@@ -240,8 +251,8 @@ impl FakeApi {
     /// (not recorded).
     pub fn edit(&self, kind: &str, namespace: &str, name: &str, patch: Value) {
         let mut inner = self.state.inner.lock().unwrap();
-        let key =
-            find(&inner, kind, namespace, name).unwrap_or_else(|| panic!("no {kind} {namespace}/{name}"));
+        let key = find(&self.state.served, &inner, kind, namespace, name)
+            .unwrap_or_else(|| panic!("no {kind} {namespace}/{name}"));
         let mut object = inner.objects[&key].clone();
         merge_patch(&mut object, &patch);
         store(&mut inner, &self.state.changes, &self.state.served, key, object, "MODIFIED");
@@ -454,9 +465,7 @@ fn list(
     query: &BTreeMap<String, String>,
 ) -> Response {
     let inner = state.inner.lock().unwrap();
-    let items: Vec<&Value> = inner
-        .objects
-        .iter()
+    let items: Vec<&Value> = of_kind(&inner, served)
         .filter(|(k, v)| {
             in_scope(k, served, &namespace) && selected(&v["metadata"]["labels"], query.get("labelSelector"))
         })

@@ -67,12 +67,7 @@ impl OperatorProcess {
 
     /// The CPU time it has used so far (user and system).
     pub fn cpu_time(&self) -> Option<Duration> {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).ok()?;
-        // Fields after the parenthesised command name: utime and stime are the 12th and 13th.
-        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-        let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
-        // Linux reports clock ticks of 1/100 s (USER_HZ) on every architecture it runs on.
-        Some(Duration::from_millis(ticks * 10))
+        cpu_time(self.child.id())
     }
 
     /// Waits up to `timeout` for `done`; panics with the log if it does not come or the
@@ -112,4 +107,14 @@ impl Drop for OperatorProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The CPU time (user and system) process `pid` has used so far.
+pub fn cpu_time(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the parenthesised command name: utime and stime are the 12th and 13th.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    // Linux reports clock ticks of 1/100 s (USER_HZ) on every architecture it runs on.
+    Some(Duration::from_millis(ticks * 10))
 }
