@@ -9,7 +9,8 @@
 //! resources over that time (start-up, the initial lists and every write included). Peak RSS is
 //! the operator process's (VmHWM), not this program's, which hosts the API server.
 //!
-//! Environment: BENCH_NAMESPACES (500), BENCH_POLICIES_PER_NAMESPACE (10).
+//! Environment: BENCH_NAMESPACES (500), BENCH_POLICIES_PER_NAMESPACE (10), BENCH_LOG (the
+//! operator's log filter, `warn`; its log is printed at the end when set).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -68,7 +69,8 @@ async fn main() {
     let api_cpu_before = process::cpu_time(std::process::id()).expect("this process's /proc stat");
     let binary = Path::new(env!("CARGO_BIN_EXE_freshplan-operator"));
     let started = Instant::now();
-    let mut operator = OperatorProcess::start(binary, dir.path(), &api, "warn", &[]);
+    let log = std::env::var("BENCH_LOG").unwrap_or_else(|_| "warn".to_owned());
+    let mut operator = OperatorProcess::start(binary, dir.path(), &api, &log, &[]);
     operator
         .until("every policy and profile ready", Duration::from_secs(900), async || {
             tokio::time::sleep(Duration::from_millis(250)).await;
@@ -128,4 +130,7 @@ async fn main() {
     );
     let (status, log) = operator.terminate().await;
     assert!(status.success(), "{status}: {log}");
+    if std::env::var("BENCH_LOG").is_ok() {
+        println!("{log}");
+    }
 }

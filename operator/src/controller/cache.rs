@@ -160,6 +160,9 @@ impl Cache {
                     Some(applied.fingerprint) == live.fingerprint
                         && applied.resource_version == live.resource_version
                 });
+                if !echo {
+                    tracing::trace!(%namespace, %name, version = %live.resource_version, "a generated object changed: its owner is reconciled");
+                }
                 index.objects.entry(namespace).or_default().insert(name, live);
                 (!echo).then_some(object)
             }

@@ -63,16 +63,22 @@ pub(super) async fn controller(
     for kind in targets {
         let (store, ctx) = (store.clone(), ctx.clone());
         let mapper = move |object: Meta| {
-            let (namespace, version) = (object.metadata.namespace.as_deref(), object.resource_version());
-            if ctx.echo(
-                &kind,
-                namespace.unwrap_or_default(),
-                &object.name_any(),
-                &version.unwrap_or_default(),
-            ) {
+            let namespace = object.metadata.namespace.as_deref().unwrap_or_default();
+            let (name, version) = (object.name_any(), object.resource_version().unwrap_or_default());
+            if ctx.echo(&kind, namespace, &name, &version) {
                 return Vec::new();
             }
-            policies_naming(&store, &kind, &object)
+            let policies = policies_naming(&store, &kind, &object);
+            if !policies.is_empty() {
+                tracing::trace!(
+                    kind = kind.kind,
+                    namespace,
+                    name,
+                    version,
+                    "a target changed: its policies are reconciled"
+                );
+            }
+            policies
         };
         // Metadata only: which policies a target concerns is in its name, and a change to its
         // annotations is what a reconcile repairs.
