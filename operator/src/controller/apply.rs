@@ -82,8 +82,9 @@ pub async fn apply(ctx: &Context, kinds: &[Kind], wanted: &mut [Value]) -> Resul
         let params = PatchParams::apply(FIELD_MANAGER).force();
         let collection = kind.api(&ctx.client, namespace);
         let patch = Patch::Apply(object);
-        let version =
-            write::patch(&ctx.client, collection.resource_url(), name, None, &params, &patch).await?;
+        ctx.writing(kind, namespace, name, fingerprint);
+        let answer = write::patch(&ctx.client, collection.resource_url(), name, None, &params, &patch).await;
+        let version = answer.inspect_err(|_| ctx.abandon(kind, namespace, name))?;
         let applied = Applied { fingerprint, resource_version: version };
         ctx.remember_applied(kind, namespace, name, applied);
         written += 1;

@@ -5,12 +5,15 @@
 //! The same watch triggers the owners' reconciles, except for the echo of the operator's own
 //! writes: an object seen at the `resourceVersion` this process applied, carrying the fingerprint
 //! it applied, changed because of the reconcile that wrote it, and reconciling its owner again for
-//! it would only find everything in force.
+//! it would only find everything in force. The watch can show a write before its answer arrives;
+//! what it shows of an object being written with the same fingerprint waits for that answer and
+//! triggers only if its version is not the one written.
 
 use std::collections::{BTreeMap, HashMap};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
+use futures::channel::mpsc;
 use futures::{Stream, StreamExt};
 use kube::ResourceExt;
 use kube::api::{DynamicObject, PartialObjectMeta};
@@ -93,6 +96,14 @@ pub struct Cache {
     index: Arc<Mutex<Index>>,
     /// True once the first list is in.
     listed: signal::Receiver<bool>,
+    /// Objects held back while their write was under way that turn out to be news after all.
+    late: mpsc::UnboundedSender<Meta>,
+}
+
+/// A write under way: the fingerprint being applied, and what the watch showed meanwhile.
+struct Writing {
+    fingerprint: u64,
+    seen: Option<Meta>,
 }
 
 type Objects = HashMap<String, BTreeMap<String, Live>>;
@@ -104,6 +115,8 @@ struct Index {
     listing: Option<Objects>,
     /// Per `(namespace, name)`: forgotten when the object is deleted or a relist misses it.
     applied: HashMap<(String, String), Applied>,
+    /// Per `(namespace, name)`: from just before a write until its answer.
+    writing: HashMap<(String, String), Writing>,
 }
 
 impl Cache {
@@ -131,9 +144,32 @@ impl Cache {
         self.lock().applied.get(&(namespace.to_owned(), name.to_owned())).cloned()
     }
 
-    /// Remembers what `namespace/name` holds, until the watch sees it deleted.
+    /// Remembers what `namespace/name` holds, until the watch sees it deleted; ends a write
+    /// under way.
     pub fn remember(&self, namespace: &str, name: &str, applied: Applied) {
-        self.lock().applied.insert((namespace.to_owned(), name.to_owned()), applied);
+        let key = (namespace.to_owned(), name.to_owned());
+        let mut index = self.lock();
+        let seen = index.writing.remove(&key).and_then(|writing| writing.seen);
+        if let Some(seen) = seen
+            && seen.metadata.resource_version.as_deref() != Some(applied.resource_version.as_str())
+        {
+            let _ = self.late.unbounded_send(seen);
+        }
+        index.applied.insert(key, applied);
+    }
+
+    /// Notes that `namespace/name` is about to be written with `fingerprint`.
+    pub fn writing(&self, namespace: &str, name: &str, fingerprint: u64) {
+        let key = (namespace.to_owned(), name.to_owned());
+        self.lock().writing.insert(key, Writing { fingerprint, seen: None });
+    }
+
+    /// Ends a write under way that failed: what the watch showed meanwhile is news.
+    pub fn abandon(&self, namespace: &str, name: &str) {
+        let seen = self.lock().writing.remove(&(namespace.to_owned(), name.to_owned()));
+        if let Some(seen) = seen.and_then(|writing| writing.seen) {
+            let _ = self.late.unbounded_send(seen);
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -160,11 +196,22 @@ impl Cache {
                     Some(applied.fingerprint) == live.fingerprint
                         && applied.resource_version == live.resource_version
                 });
-                if !echo {
-                    tracing::trace!(%namespace, %name, version = %live.resource_version, "a generated object changed: its owner is reconciled");
-                }
-                index.objects.entry(namespace).or_default().insert(name, live);
-                (!echo).then_some(object)
+                let key = (namespace, name);
+                let written = index.writing.get_mut(&key).filter(|w| Some(w.fingerprint) == live.fingerprint);
+                let triggered = match written {
+                    _ if echo => None,
+                    Some(writing) => {
+                        writing.seen = Some(object);
+                        None
+                    }
+                    None => {
+                        let (namespace, name, version) = (&key.0, &key.1, &live.resource_version);
+                        tracing::trace!(%namespace, %name, %version, "a generated object changed: its owner is reconciled");
+                        Some(object)
+                    }
+                };
+                index.objects.entry(key.0).or_default().insert(key.1, live);
+                triggered
             }
             Event::Delete(object) => {
                 let (namespace, name) = key(&object);
@@ -206,7 +253,8 @@ impl Cache {
 /// yields what their owners are reconciled for (for the controller to own).
 pub fn managed(client: &kube::Client, kind: &Kind) -> (Cache, ObjectStream) {
     let (listed, receiver) = signal::channel(false);
-    let cache = Cache { index: Arc::default(), listed: receiver };
+    let (late, held) = mpsc::unbounded();
+    let cache = Cache { index: Arc::default(), listed: receiver, late };
     let config = watcher::Config::default().labels(&format!("app.kubernetes.io/managed-by={MANAGED_BY}"));
     let filler = cache.clone();
     let stream = watch(kind.metadata_all(client), config).default_backoff().filter_map(move |event| {
@@ -216,7 +264,7 @@ pub fn managed(client: &kube::Client, kind: &Kind) -> (Cache, ObjectStream) {
         };
         std::future::ready(triggered)
     });
-    (cache, stream.boxed())
+    (cache, futures::stream::select(stream, held.map(Ok)).boxed())
 }
 
 #[cfg(test)]
@@ -253,7 +301,8 @@ mod tests {
     #[test]
     fn the_index_follows_applies_deletes_and_a_relist_replaces_it() {
         let (listed, receiver) = signal::channel(false);
-        let cache = Cache { index: Arc::default(), listed: receiver };
+        let (late, mut held) = mpsc::unbounded();
+        let cache = Cache { index: Arc::default(), listed: receiver, late };
         let apply = |event| cache.apply(event, &listed).map(|o: Meta| o.name_any());
         assert_eq!(apply(Event::Apply(object("crm", "b", "1", None))), Some("b".into()));
         apply(Event::Apply(object("crm", "a", "2", Some(7))));
@@ -281,6 +330,27 @@ mod tests {
         cache.remember("crm", "a", Applied { fingerprint: 8, resource_version: "5".into() });
         assert_eq!(apply(Event::Apply(object("crm", "a", "5", Some(8)))), None);
         assert_eq!(apply(Event::Apply(object("crm", "a", "6", Some(8)))), Some("a".into()));
+
+        // A write whose echo the watch shows before the answer: held, and dropped when the answer
+        // names its version...
+        let mut late = || held.try_recv().ok().map(|o| o.name_any());
+        cache.writing("crm", "a", 9);
+        assert_eq!(apply(Event::Apply(object("crm", "a", "7", Some(9)))), None);
+        cache.remember("crm", "a", Applied { fingerprint: 9, resource_version: "7".into() });
+        assert_eq!(late(), None);
+        // ...passed on when the answer names another (someone wrote after it)...
+        cache.writing("crm", "a", 10);
+        assert_eq!(apply(Event::Apply(object("crm", "a", "9", Some(10)))), None);
+        cache.remember("crm", "a", Applied { fingerprint: 10, resource_version: "8".into() });
+        assert_eq!(late(), Some("a".into()));
+        // ...or when the write failed; a change with another fingerprint is never held.
+        cache.writing("crm", "a", 11);
+        assert_eq!(apply(Event::Apply(object("crm", "a", "10", Some(12)))), Some("a".into()));
+        assert_eq!(apply(Event::Apply(object("crm", "a", "11", Some(11)))), None);
+        cache.abandon("crm", "a");
+        assert_eq!(late(), Some("a".into()));
+        cache.remember("crm", "a", Applied { fingerprint: 8, resource_version: "6".into() });
+        apply(Event::Apply(object("crm", "a", "6", Some(8))));
 
         // A relist: until it is done the old objects stand; then only what it listed. What it
         // lists unchanged is no news.

@@ -127,6 +127,21 @@ impl Context {
         self.caches.get(kind)?.applied(namespace, name)
     }
 
+    /// Notes that `kind` `namespace/name` is about to be written with `fingerprint`; ended by
+    /// [`Context::remember_applied`] or [`Context::abandon`].
+    pub fn writing(&self, kind: &Kind, namespace: &str, name: &str, fingerprint: u64) {
+        if let Some(cache) = self.caches.get(kind) {
+            cache.writing(namespace, name, fingerprint);
+        }
+    }
+
+    /// Ends a write of `kind` `namespace/name` that failed.
+    pub fn abandon(&self, kind: &Kind, namespace: &str, name: &str) {
+        if let Some(cache) = self.caches.get(kind) {
+            cache.abandon(namespace, name);
+        }
+    }
+
     /// Remembers that `kind` `namespace/name` holds what `applied` says (until the watch sees it
     /// deleted).
     pub fn remember_applied(&self, kind: &Kind, namespace: &str, name: &str, applied: Applied) {
