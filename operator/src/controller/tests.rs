@@ -42,7 +42,11 @@ impl Harness {
     }
 
     /// On the clock `clock`.
-    async fn start_at(served: Vec<Served>, objects: Vec<Value>, clock: fn() -> Timestamp) -> Harness {
+    async fn start_at(
+        served: Vec<Served>,
+        objects: Vec<Value>,
+        clock: impl Fn() -> Timestamp + Send + Sync + 'static,
+    ) -> Harness {
         Harness::launch(served, objects, |options| options.clock = Arc::new(clock)).await
     }
 

@@ -2,6 +2,7 @@
 //! CRM's profile, its calendars and Deployments) and with the clock pinned: what it writes, in
 //! which order, and that every ScaledObject and HPA it sends is one KEDA and the API server accept.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
@@ -189,14 +190,18 @@ async fn the_first_plan_applies_one_scaled_object_per_deployment_and_an_unchange
     harness.stop().await;
 }
 
+/// A clock the test moves, at `start` until it is set: the clock, and its setter.
+fn moving_clock(start: Timestamp) -> (impl Fn() -> Timestamp + Send + Sync + 'static, impl Fn(Timestamp)) {
+    let now = Arc::new(AtomicI64::new(start.as_millisecond()));
+    let read = now.clone();
+    let clock =
+        move || Timestamp::from_millisecond(read.load(Ordering::SeqCst)).expect("a time set by the test");
+    (clock, move |at: Timestamp| now.store(at.as_millisecond(), Ordering::SeqCst))
+}
+
 #[tokio::test]
 async fn minutes_later_the_same_floors_are_not_written_again_and_a_transition_recompiles() {
-    static NOW: AtomicI64 = AtomicI64::new(0);
-    fn clock() -> Timestamp {
-        Timestamp::from_millisecond(NOW.load(Ordering::SeqCst)).unwrap()
-    }
-    let set = |at: Timestamp| NOW.store(at.as_millisecond(), Ordering::SeqCst);
-    set(oktoberfest_saturday());
+    let (clock, set) = moving_clock(oktoberfest_saturday());
     let harness = Harness::start_at(full_cluster(), examples(), clock).await;
     harness.settle("crm ready", is_ready).await;
 
@@ -382,11 +387,6 @@ async fn deployments_coming_and_going_and_a_switch_to_hpa_are_followed() {
 
 #[tokio::test]
 async fn at_a_transition_the_hpas_min_replicas_move_without_anything_else_happening() {
-    static NOW: AtomicI64 = AtomicI64::new(0);
-    fn clock() -> Timestamp {
-        Timestamp::from_millisecond(NOW.load(Ordering::SeqCst)).unwrap()
-    }
-    let set = |at: Timestamp| NOW.store(at.as_millisecond(), Ordering::SeqCst);
     let transition = plan_at(false, oktoberfest_saturday()).requeue_at.unwrap();
     let (before, after) = (
         transition - jiff::SignedDuration::from_millis(1500),
@@ -402,7 +402,7 @@ async fn at_a_transition_the_hpas_min_replicas_move_without_anything_else_happen
         .collect();
     assert!(!moving.is_empty(), "a transition moves some HPA");
 
-    set(before);
+    let (clock, set) = moving_clock(before);
     let harness = Harness::start_at(without_keda(), examples(), clock).await;
     harness.settle("crm ready", is_ready).await;
     let profile = harness.api.get("ScalingProfile", "crm", "crm").unwrap();
