@@ -35,11 +35,6 @@ impl Kind {
         Api::namespaced_with(client.clone(), namespace, &self.api_resource())
     }
 
-    /// Its API across namespaces, for watches.
-    pub fn api_all(&self, client: &kube::Client) -> Api<DynamicObject> {
-        Api::all_with(client.clone(), &self.api_resource())
-    }
-
     /// Its API across namespaces, metadata only, for the watch caches of generated objects.
     pub fn metadata_all(&self, client: &kube::Client) -> Api<PartialObjectMeta<DynamicObject>> {
         Api::all_with(client.clone(), &self.api_resource())
