@@ -26,8 +26,8 @@ pub struct Context {
     pub client: kube::Client,
     /// The optional APIs the cluster serves, found at start.
     pub installed: Installed,
-    /// Watch caches of the generated kinds, metadata only (see [`Applied`]), filled by the
-    /// controllers' watches.
+    /// Watch caches of the generated kinds, a few fields of each object (see [`Live`] and
+    /// [`Applied`]), filled by the controllers' watches.
     pub caches: HashMap<Kind, Cache>,
     /// One Event recorder per namespace: a recorder keeps the Events of the last minutes to count
     /// repeats up, and looks through all of them on each publish; per namespace that stays a few.
