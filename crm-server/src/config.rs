@@ -243,6 +243,11 @@ pub struct ServeArgs {
     /// them off. Run by the `all` and `relay` roles.
     #[arg(long, env = "CRM_PROJECTION_CHECK_INTERVAL", value_parser = parse_seconds, default_value = "300")]
     pub projection_check_interval: Duration,
+    /// Write demo data (customers in three territories, with contacts, fields, samples and
+    /// activities) unless the database has customers, and print development tokens with calls to
+    /// try. Only on the embedded default, whose development key signs the tokens.
+    #[arg(long, conflicts_with_all = ["database_url", "oidc_issuer"])]
+    pub demo: bool,
     #[command(flatten)]
     pub http: HttpArgs,
     #[command(flatten)]

@@ -14,6 +14,7 @@
 //! - [`actions`]: writes several entry points share; [`automations`]: the seeds' automations.
 //! - [`embedded_pg`]: a private PostgreSQL from the system's binaries, for the embedded default
 //!   and the test harness.
+//! - [`demo`]: the demo data of `serve --demo`.
 //! - [`jobs`]: background work of the `all` and `relay` roles.
 //! - [`retention`]: the DSGVO retention policies (`crm-server retention run`).
 //! - [`metrics`], [`telemetry`], [`state`]: what the handlers share.
@@ -24,6 +25,7 @@ pub mod auth;
 pub mod automations;
 pub mod config;
 pub mod db;
+pub mod demo;
 pub mod domain;
 pub mod embedded_pg;
 pub mod error;

@@ -1,10 +1,13 @@
 //! `crm-server`: thin wiring of the library; see `lib.rs` for the layout.
 
+use std::net::SocketAddr;
+use std::path::Path;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use crm_server::auth::{self, Verifier, dev::DevKey};
+use crm_server::auth::{self, UserRole, Verifier, dev::DevKey};
 use crm_server::config::{
     Cli, Command, DatabaseArgs, DevTokenArgs, EventsAction, EventsArgs, ProjectionAction, ProjectionArgs,
     RetentionAction, RetentionArgs, ServeArgs,
@@ -74,6 +77,10 @@ async fn serve_on(args: &ServeArgs, database: &Database, log_filter: LogFilter) 
     let state = AppState::load(pool.clone(), args.role, args.http.clone(), log_filter, verifier)
         .await
         .context("loading the field catalog")?;
+    if args.demo {
+        let data_dir = database.data_dir().context("--demo needs the embedded default")?;
+        demo(&state, data_dir, listener.local_addr()?).await?;
+    }
     let jobs = crm_server::jobs::spawn(&state, args.role, &args.relay, args.projection_check_interval);
     let shutdown = http::ending_streams(&state, shutdown_signal());
     let served = http::serve(listener, http::app(state), shutdown, args.http.shutdown_timeout).await;
@@ -83,6 +90,31 @@ async fn serve_on(args: &ServeArgs, database: &Database, log_filter: LogFilter) 
     pool.close().await;
     tracing::info!("database pool closed");
     served.context("serving HTTP")
+}
+
+/// Writes the demo data through the server's own router (first start only) and prints tokens of
+/// the development key with calls to try.
+async fn demo(state: &AppState, data_dir: &Path, address: SocketAddr) -> anyhow::Result<()> {
+    let key = DevKey::load_or_create(data_dir).map_err(anyhow::Error::msg)?;
+    let ttl = Duration::from_secs(8 * 3600);
+    let admin = key.mint("demo-admin", &[UserRole::Admin], &[], &[], ttl).map_err(anyhow::Error::msg)?;
+    let rep = key
+        .mint("demo-rep-by", &[UserRole::SalesRep], &["BY".to_owned()], &[], ttl)
+        .map_err(anyhow::Error::msg)?;
+    let today = crm_server::domain::berlin::date(time::OffsetDateTime::now_utc());
+    let seeded = crm_server::demo::seed(http::app(state.clone()), &admin, today).await?;
+    match &seeded {
+        Some(s) => tracing::info!(
+            customers = s.customers.len(),
+            samples = s.samples,
+            activities = s.activities,
+            territories = ?crm_server::demo::TERRITORIES,
+            "demo data written"
+        ),
+        None => tracing::info!("the database has customers already: no demo data written"),
+    }
+    println!("{}", crm_server::demo::guide(&format!("http://{address}"), &admin, &rep, seeded.as_ref()));
+    Ok(())
 }
 
 async fn migrate(args: DatabaseArgs) -> anyhow::Result<()> {

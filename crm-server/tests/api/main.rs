@@ -6,6 +6,7 @@ mod auth;
 mod chaos;
 mod cockpit;
 mod customers;
+mod demo;
 mod embedded;
 mod errors;
 mod fields;
