@@ -87,6 +87,10 @@ pub struct RunArgs {
     /// The CRM server's base URL, for the settings TenantPolicies name (`settingsRef`).
     #[arg(long, env = "FRESHPLAN_CRM_URL", value_name = "URL")]
     pub crm_url: Option<String>,
+    /// The CRM's command role, where the sync reports are posted, when reads (`query`) and writes
+    /// are served apart; default: `--crm-url`.
+    #[arg(long, env = "FRESHPLAN_CRM_COMMAND_URL", value_name = "URL", requires = "crm_url")]
+    pub crm_command_url: Option<String>,
     /// A file holding the CRM token (a JWT with the `platform` role); read again when it changes.
     #[arg(long, env = "FRESHPLAN_CRM_TOKEN_FILE", value_name = "FILE", requires = "crm_url")]
     pub crm_token_file: Option<PathBuf>,
@@ -326,8 +330,12 @@ async fn run(args: RunArgs) -> Result<(), CliError> {
                 ));
             }
         };
-        let config =
-            CrmConfig { base_url, token, timeout: std::time::Duration::from_secs(args.crm_timeout_seconds) };
+        let config = CrmConfig {
+            base_url,
+            command_url: args.crm_command_url,
+            token,
+            timeout: std::time::Duration::from_secs(args.crm_timeout_seconds),
+        };
         options.crm =
             Some(CrmClient::new(config).map_err(|e| CliError::Run(format!("the CRM client: {e}")))?);
     }

@@ -54,6 +54,9 @@ const MAX_KEY_LEN: usize = 255;
 pub struct CrmConfig {
     /// `http(s)://host[:port][/prefix]`; the API's paths are appended to it.
     pub base_url: String,
+    /// Where the writes (the sync reports) go when the CRM serves reads and writes apart (its
+    /// `query` and `command` roles behind two Services); None: `base_url`.
+    pub command_url: Option<String>,
     pub token: Token,
     /// The deadline of one call: connecting, sending and reading the whole answer.
     pub timeout: Duration,
@@ -248,6 +251,8 @@ pub struct CrmClient {
 struct Inner {
     /// The base URL without a trailing `/`.
     base: String,
+    /// The base URL of the writes, without a trailing `/`.
+    command_base: String,
     client: HttpsClient,
     token: TokenSource,
     timeout: Duration,
@@ -266,6 +271,19 @@ impl fmt::Debug for CrmClient {
     }
 }
 
+/// `url` without a trailing `/`, if it is `http(s)://host[:port][/prefix]`.
+fn base_url(url: &str) -> Result<String, CrmError> {
+    let base = url.trim_end_matches('/').to_owned();
+    let uri: Uri = base.parse().map_err(|e| CrmError::Config(format!("the base URL `{base}`: {e}")))?;
+    if !matches!(uri.scheme_str(), Some("http" | "https"))
+        || uri.authority().is_none()
+        || uri.query().is_some()
+    {
+        return Err(CrmError::Config(format!("the base URL `{base}` is not http(s)://host[:port][/prefix]")));
+    }
+    Ok(base)
+}
+
 /// A complete answer.
 struct Answer {
     status: StatusCode,
@@ -275,16 +293,11 @@ struct Answer {
 
 impl CrmClient {
     pub fn new(config: CrmConfig) -> Result<CrmClient, CrmError> {
-        let base = config.base_url.trim_end_matches('/').to_owned();
-        let uri: Uri = base.parse().map_err(|e| CrmError::Config(format!("the base URL `{base}`: {e}")))?;
-        if !matches!(uri.scheme_str(), Some("http" | "https"))
-            || uri.authority().is_none()
-            || uri.query().is_some()
-        {
-            return Err(CrmError::Config(format!(
-                "the base URL `{base}` is not http(s)://host[:port][/prefix]"
-            )));
-        }
+        let base = base_url(&config.base_url)?;
+        let command_base = match &config.command_url {
+            Some(url) => base_url(url)?,
+            None => base.clone(),
+        };
         if config.timeout.is_zero() {
             return Err(CrmError::Config("the timeout must be more than zero".into()));
         }
@@ -306,6 +319,7 @@ impl CrmClient {
         Ok(CrmClient {
             inner: Arc::new(Inner {
                 base,
+                command_base,
                 client,
                 token,
                 timeout: config.timeout,
@@ -357,7 +371,7 @@ impl CrmClient {
     /// (the CRM refuses the key for another body: the sync of that version and outcome is on
     /// record already).
     pub async fn report(&self, report: &SyncReport) -> Result<(), CrmError> {
-        let uri = format!("{}/settings/sync-reports", self.inner.base);
+        let uri = format!("{}/settings/sync-reports", self.inner.command_base);
         let body = serde_json::to_vec(&report.to_json()).map_err(|e| CrmError::Config(e.to_string()))?;
         let mut request = self.request(Method::POST, &uri, Bytes::from(body))?;
         let key = HeaderValue::try_from(report.idempotency_key())
@@ -525,7 +539,7 @@ mod tests {
     }
 
     fn client_at(base_url: String, token: Token, timeout: Duration) -> CrmClient {
-        CrmClient::new(CrmConfig { base_url, token, timeout }).unwrap()
+        CrmClient::new(CrmConfig { base_url, command_url: None, token, timeout }).unwrap()
     }
 
     /// The operator's client of `app`, with a `platform` token.
@@ -678,6 +692,25 @@ mod tests {
         let sent = Relay::text(&relay.sent);
         assert_eq!(sent.matches(&tag).count(), 2, "{sent}");
         assert_eq!(Relay::text(&relay.answered).matches("304 not modified").count(), 1);
+    }
+
+    #[tokio::test]
+    async fn reports_go_to_the_command_url_and_reads_to_the_base_url() {
+        let app = TestApp::spawn().await;
+        // Nothing listens on the base URL: reads fail there, while reports reach the CRM.
+        let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap();
+        let crm = CrmClient::new(CrmConfig {
+            base_url: format!("http://{closed}"),
+            command_url: Some(app.url("")),
+            token: Token::Static(token(&app, OPERATOR, UserRole::Platform)),
+            timeout: Duration::from_secs(10),
+        })
+        .unwrap();
+        crm.report(&report(3, Outcome::Applied)).await.unwrap();
+        let page = app.get("/settings/sync-reports?policy=crm/acme").await.json();
+        assert_eq!(page["items"].as_array().map(Vec::len), Some(1), "{page}");
+        let read = crm.effective("acme", None).await.unwrap_err();
+        assert_eq!(read.reason(), "CrmUnreachable", "{read}");
     }
 
     #[tokio::test]
@@ -912,12 +945,18 @@ mod tests {
     fn the_configuration_is_checked_and_the_token_never_printed() {
         let config = |base_url: &str, token: Token| CrmConfig {
             base_url: base_url.into(),
+            command_url: None,
             token,
             timeout: Duration::from_secs(1),
         };
         for base in ["crm:8080", "ftp://crm", "http://", "http://crm?x=1", "not a url"] {
             let err = CrmClient::new(config(base, Token::Static("t".into()))).unwrap_err();
             assert_eq!(err.reason(), "CrmMisconfigured", "{base}");
+            let command = CrmConfig {
+                command_url: Some(base.into()),
+                ..config("http://crm", Token::Static("t".into()))
+            };
+            assert_eq!(CrmClient::new(command).unwrap_err().reason(), "CrmMisconfigured", "{base}");
         }
         assert!(CrmClient::new(config("http://crm:8080", Token::Static(" ".into()))).is_err());
         assert!(

@@ -19,6 +19,7 @@ fn operator(app: &TestApp) -> CrmClient {
     let token = app.token("system:serviceaccount:freshplan:operator", &[UserRole::Platform], &[], &[]);
     CrmClient::new(CrmConfig {
         base_url: app.url(""),
+        command_url: None,
         token: Token::Static(token),
         timeout: Duration::from_secs(2),
     })
