@@ -8,6 +8,7 @@
 //! controller/ the kube-runtime controllers that apply all of it, watch for drift and report
 //! crm         the CRM client: a tenant's effective settings, and the reports of what was applied
 //! testing/    an in-memory Kubernetes API on loopback for tests and benchmarks (feature `testing`)
+//! upstream    the upstream schemas generated and chart-rendered objects are checked against (tests)
 //! hash        FNV-1a, for stable names and fingerprints
 //! oracle/     an independent evaluator of KEDA's cron scaler, the proof the compiled triggers are right
 //! preview/    what `calendar preview` shows: the text timeline, the SVG plot
@@ -37,6 +38,6 @@ pub mod runtime;
 pub mod telemetry;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
-#[cfg(test)]
-mod upstream;
+#[cfg(any(test, feature = "testing"))]
+pub mod upstream;
 pub mod validate;

@@ -94,6 +94,62 @@ impl Recorded {
             None => format!("{} {}", self.method, self.path),
         }
     }
+
+    /// What the API server's RBAC authorizer would ask of this request: verb, group, resource
+    /// (with its subresource) and where; None for discovery (`/api/v1`, `/apis/<group>/<version>`:
+    /// non-resource URLs every authenticated user may read).
+    pub fn access(&self) -> Option<Access> {
+        let path = self.path.trim_matches('/');
+        let (group, rest) = match path.strip_prefix("api/v1") {
+            Some(rest) => ("", rest),
+            None => {
+                let mut parts = path.strip_prefix("apis/")?.splitn(3, '/');
+                let (group, _version) = (parts.next()?, parts.next()?);
+                (group, parts.next().unwrap_or_default())
+            }
+        };
+        let mut segments: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
+        let namespace = match segments.as_slice() {
+            ["namespaces", namespace, _, ..] => {
+                let namespace = (*namespace).to_owned();
+                segments.drain(..2);
+                Some(namespace)
+            }
+            _ => None,
+        };
+        let (resource, name) = match segments.as_slice() {
+            [plural] => ((*plural).to_owned(), None),
+            [plural, name] => ((*plural).to_owned(), Some((*name).to_owned())),
+            [plural, name, subresource] => (format!("{plural}/{subresource}"), Some((*name).to_owned())),
+            _ => return None,
+        };
+        let verb = match (self.method.as_str(), &name) {
+            ("GET", _) if self.query.get("watch").is_some_and(|w| w == "true" || w == "1") => "watch",
+            ("GET", None) => "list",
+            ("GET", Some(_)) => "get",
+            ("POST", _) => "create",
+            ("PUT", _) => "update",
+            ("PATCH", _) => "patch",
+            ("DELETE", None) => "deletecollection",
+            ("DELETE", Some(_)) => "delete",
+            _ => return None,
+        };
+        Some(Access { verb: verb.to_owned(), group: group.to_owned(), resource, namespace, name })
+    }
+}
+
+/// A request as RBAC sees it ([`Recorded::access`]).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Access {
+    pub verb: String,
+    /// The API group; empty for the core group.
+    pub group: String,
+    /// The plural, with `/<subresource>` (`tenantpolicies/status`).
+    pub resource: String,
+    /// None for a request across namespaces.
+    pub namespace: Option<String>,
+    /// None for a collection (list, watch, create).
+    pub name: Option<String>,
 }
 
 /// Where the object of `kind` (as `Served::kind`) `namespace/name` is stored; cluster-scoped
