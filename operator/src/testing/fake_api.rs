@@ -78,10 +78,17 @@ pub struct Recorded {
     pub path: String,
     pub query: BTreeMap<String, String>,
     pub content_type: Option<String>,
-    pub body: Option<Value>,
+    /// The body as sent: kept as bytes (shared with the request, not copied) and parsed when a
+    /// test reads it, since benchmarks record tens of thousands of requests.
+    raw: Bytes,
 }
 
 impl Recorded {
+    /// The body as JSON (`null` if it was none); None without a body.
+    pub fn body(&self) -> Option<Value> {
+        (!self.raw.is_empty()).then(|| serde_json::from_slice(&self.raw).unwrap_or(Value::Null))
+    }
+
     /// Not a read: anything but GET.
     pub fn is_write(&self) -> bool {
         self.method != "GET"
@@ -417,17 +424,17 @@ async fn handle(
     let query: BTreeMap<String, String> =
         form_urlencoded::parse(uri.query().unwrap_or("").as_bytes()).into_owned().collect();
     let content_type = headers.get("content-type").and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let body: Option<Value> =
-        (!body.is_empty()).then(|| serde_json::from_slice(&body).unwrap_or(Value::Null));
+    let recorded = Recorded {
+        method: method.to_string(),
+        path: path.clone(),
+        query: query.clone(),
+        content_type: content_type.clone(),
+        raw: body,
+    };
+    let body = recorded.body();
     {
         let mut inner = state.inner.lock().unwrap();
-        inner.log.push(Recorded {
-            method: method.to_string(),
-            path: path.clone(),
-            query: query.clone(),
-            content_type: content_type.clone(),
-            body: body.clone(),
-        });
+        inner.log.push(recorded);
         let fault = inner.faults.iter().position(|f| f.method == method && path.contains(&f.path_contains));
         if let Some(at) = fault {
             let fault = inner.faults.remove(at).expect("queued");
@@ -888,5 +895,48 @@ fn merge_apply(target: &mut Value, applied: &Value) {
             }
         }
         _ => *target = applied.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_map_to_what_rbac_asks() {
+        let request = |method: &str, path: &str, watch: bool| Recorded {
+            method: method.to_owned(),
+            path: path.to_owned(),
+            query: if watch { [("watch".to_owned(), "true".to_owned())].into() } else { Default::default() },
+            content_type: None,
+            raw: Bytes::new(),
+        };
+        let access = |method, path, watch| {
+            request(method, path, watch).access().map(|a| (a.verb, a.group, a.resource, a.namespace, a.name))
+        };
+        let owned = |s: &str| Some(s.to_owned());
+        assert_eq!(access("GET", "/apis/keda.sh/v1alpha1", false), None, "discovery");
+        assert_eq!(
+            access("GET", "/apis/freshplan.io/v1alpha1/tenantpolicies", true),
+            Some(("watch".into(), "freshplan.io".into(), "tenantpolicies".into(), None, None))
+        );
+        assert_eq!(
+            access("PATCH", "/apis/freshplan.io/v1alpha1/namespaces/crm/scalingprofiles/crm/status", false),
+            Some((
+                "patch".into(),
+                "freshplan.io".into(),
+                "scalingprofiles/status".into(),
+                owned("crm"),
+                owned("crm")
+            ))
+        );
+        assert_eq!(
+            access("GET", "/api/v1/namespaces/crm/services/x", false),
+            Some(("get".into(), String::new(), "services".into(), owned("crm"), owned("x")))
+        );
+        assert_eq!(
+            access("POST", "/apis/coordination.k8s.io/v1/namespaces/crm/leases", false),
+            Some(("create".into(), "coordination.k8s.io".into(), "leases".into(), owned("crm"), None))
+        );
     }
 }

@@ -105,7 +105,7 @@ fn assert_valid(writes: &[Recorded]) {
         };
         assert_eq!(write.content_type.as_deref(), Some("application/apply-patch+yaml"), "{}", write.line());
         assert_eq!(write.query.get("force").map(String::as_str), Some("true"), "{}", write.line());
-        let body = write.body.as_ref().expect("a body");
+        let body = &write.body().expect("a body");
         assert_eq!(upstream::violations(schema, body), Vec::<String>::new(), "{}: {body:#}", write.line());
         assert_eq!(body["metadata"]["labels"]["freshplan.io/scaling-profile"], "crm", "{body:#}");
     }
@@ -122,7 +122,7 @@ fn is_ready(api: &FakeApi) -> bool {
 }
 
 fn event_bodies(writes: &[Recorded]) -> Vec<Value> {
-    writes.iter().filter(|w| w.path.starts_with(EVENTS)).filter_map(|w| w.body.clone()).collect()
+    writes.iter().filter(|w| w.path.starts_with(EVENTS)).filter_map(|w| w.body()).collect()
 }
 
 fn min_replicas(api: &FakeApi, name: &str) -> Option<i64> {

@@ -41,7 +41,7 @@ fn events(harness: &Harness, reason: &str) -> Vec<Value> {
         .writes()
         .into_iter()
         .filter(|w| w.path.contains("/events") && w.method == "POST")
-        .filter_map(|w| w.body)
+        .filter_map(|w| w.body())
         .filter(|e| e["reason"] == reason)
         .collect()
 }
