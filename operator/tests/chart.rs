@@ -388,8 +388,20 @@ fn the_notes_say_how_to_check_reach_and_preview() {
         "get lease freshplan-operator",
         "freshplan-operator calendar preview",
         "operator.crm.tokenSecret.name",
+        "get sp freshplan -o jsonpath='{.status.floorSummary}'",
     ] {
         assert!(notes.contains(expected), "{expected} in:\n{notes}");
+    }
+    // Every status field the notes read is one the ScalingProfile has.
+    let crd: Value = serde_saphyr::from_str(
+        &std::fs::read_to_string(repository_crds().join("scalingprofiles.freshplan.io.yaml")).unwrap(),
+    )
+    .unwrap();
+    let status =
+        &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["status"]["properties"];
+    for (at, _) in notes.match_indices(".status.") {
+        let field: String = notes[at + 8..].chars().take_while(char::is_ascii_alphanumeric).collect();
+        assert!(status.get(&field).is_some(), "the notes read .status.{field}, which ScalingProfile has not");
     }
 }
 
