@@ -21,6 +21,11 @@ use freshplan_operator::testing::fake_api::{FakeApi, full_cluster};
 use freshplan_operator::testing::process::{self, OperatorProcess};
 use serde_json::{Value, json};
 
+/// The in-memory API server shares the two cores with the operator under test; the operator's
+/// own allocator keeps it from taking more of them than it must.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn env(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
