@@ -94,6 +94,8 @@ pub struct Seeded {
     pub customers: Vec<(String, String, String)>,
     pub samples: usize,
     pub activities: usize,
+    /// Samples whose feedback is in (FEEDBACK_SUCCESS).
+    pub feedback: usize,
     /// A delivered sample whose feedback is still due.
     pub open_sample: String,
 }
@@ -165,7 +167,8 @@ pub async fn seed(app: Router, token: &str, today: Date) -> Result<Option<Seeded
     if existing["items"].as_array().is_some_and(|items| !items.is_empty()) {
         return Ok(None);
     }
-    let mut seeded = Seeded { customers: Vec::new(), samples: 0, activities: 0, open_sample: String::new() };
+    let mut seeded =
+        Seeded { customers: Vec::new(), samples: 0, activities: 0, feedback: 0, open_sample: String::new() };
     let season_end = today + Duration::days(30);
     for (n, account) in ACCOUNTS.iter().enumerate() {
         let address = |city: &str| json!({"street": "Hauptstr. 1", "postalCode": account.postal_code, "city": city, "region": account.region});
@@ -243,6 +246,15 @@ pub async fn seed(app: Router, token: &str, today: Date) -> Result<Option<Seeded
                            "outcome": "SUCCESS", "sensoricNotes": "Sauce Hollandaise stabil im Warmhalten"}),
                 )
                 .await?;
+            // The sample's own lifecycle ends with the feedback too (the cockpit counts these).
+            caller
+                .send(
+                    Method::PATCH,
+                    &format!("/samples/{sample_id}/status"),
+                    Some(json!({"newStatus": "FEEDBACK_SUCCESS"})),
+                )
+                .await?;
+            seeded.feedback += 1;
             caller
                 .post(
                     "/activities",

@@ -42,6 +42,10 @@ async fn demo_data_spans_three_territories_through_the_api_and_is_written_once()
     assert!(seeded.samples >= 3 && seeded.activities > seeded.samples);
     let open = app.get(&format!("/samples/{}", seeded.open_sample)).await.json();
     assert_eq!(open["status"], "DELIVERED", "{open}");
+    let cockpit = app.get("/cockpit/summary").await.json();
+    assert!(seeded.feedback > 0, "{seeded:?}");
+    assert_eq!(cockpit["samples"]["feedbackSuccess"], seeded.feedback, "{cockpit}");
+    assert_eq!(cockpit["samples"]["requested"], seeded.samples, "{cockpit}");
 
     // Territory isolation holds for the demo's sales rep token.
     let rep = app.token("demo-rep-by", &[UserRole::SalesRep], &["BY"], &[]);
