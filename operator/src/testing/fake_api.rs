@@ -279,7 +279,8 @@ impl FakeApi {
             namespace: if served.namespaced { namespace } else { String::new() },
             name: object["metadata"]["name"].as_str().expect("a name").to_owned(),
         };
-        create(&mut inner, &self.state.changes, &self.state.served, key, object)
+        let stored = create(&mut inner, &self.state.changes, &self.state.served, key, object);
+        serde_json::from_str(&stored).expect("stored objects are JSON")
     }
 
     /// The stored object of `kind` (as `Served::kind`), if any.
@@ -410,7 +411,12 @@ fn status(code: StatusCode, reason: &str, message: &str) -> Response {
 }
 
 fn ok(code: StatusCode, body: &Value) -> Response {
-    (code, [("content-type", "application/json")], body.to_string()).into_response()
+    answer(code, body.to_string())
+}
+
+/// An answer of JSON serialized already (a stored object, as its watchers saw it).
+fn answer(code: StatusCode, json: String) -> Response {
+    (code, [("content-type", "application/json")], json).into_response()
 }
 
 async fn handle(
@@ -465,7 +471,7 @@ async fn handle(
             if inner.objects.contains_key(&key) {
                 return status(StatusCode::CONFLICT, "AlreadyExists", "already exists");
             }
-            ok(StatusCode::CREATED, &create(&mut inner, &state.changes, &state.served, key, object))
+            answer(StatusCode::CREATED, create(&mut inner, &state.changes, &state.served, key, object))
         }
         (method, Target::Object { served, namespace, name, status: subresource }) => {
             let key = key(&served, namespace, name);
@@ -634,7 +640,7 @@ fn object(
         Method::DELETE => match current {
             Some(_) => {
                 let deleted = delete(&mut inner, &state.changes, &state.served, &key);
-                ok(StatusCode::OK, &deleted)
+                answer(StatusCode::OK, deleted)
             }
             None => status(StatusCode::NOT_FOUND, "NotFound", "not found"),
         },
@@ -660,7 +666,7 @@ fn object(
                 object["status"] = current["status"].clone();
             }
             keep_server_fields(&mut object, &current);
-            ok(StatusCode::OK, &(store(&mut inner, &state.changes, &state.served, key, object, "MODIFIED")))
+            answer(StatusCode::OK, store(&mut inner, &state.changes, &state.served, key, object, "MODIFIED"))
         }
         Method::PATCH => {
             let Some(patch) = body else { return status(StatusCode::BAD_REQUEST, "BadRequest", "no body") };
@@ -689,9 +695,9 @@ fn object(
                 }
                 let current = current.expect("present");
                 keep_server_fields(&mut object, &current);
-                return ok(
+                return answer(
                     StatusCode::OK,
-                    &(store(&mut inner, &state.changes, &state.served, key, object, "MODIFIED")),
+                    store(&mut inner, &state.changes, &state.served, key, object, "MODIFIED"),
                 );
             }
             let apply = content_type.is_some_and(|c| c.starts_with("application/apply-patch"));
@@ -706,8 +712,10 @@ fn object(
                 if !apply || subresource {
                     return status(StatusCode::NOT_FOUND, "NotFound", "not found");
                 }
-                let created = create(&mut inner, &state.changes, &state.served, key, patch);
-                return ok(StatusCode::CREATED, &created);
+                return answer(
+                    StatusCode::CREATED,
+                    create(&mut inner, &state.changes, &state.served, key, patch),
+                );
             };
             if let Some(expected) = patch["metadata"]["resourceVersion"].as_str()
                 && Some(expected) != object["metadata"]["resourceVersion"].as_str()
@@ -749,7 +757,7 @@ fn object(
             if object == current {
                 return ok(StatusCode::OK, &object);
             }
-            ok(StatusCode::OK, &(store(&mut inner, &state.changes, &state.served, key, object, "MODIFIED")))
+            answer(StatusCode::OK, store(&mut inner, &state.changes, &state.served, key, object, "MODIFIED"))
         }
         _ => status(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", "not served"),
     }
@@ -765,7 +773,7 @@ fn keep_server_fields(object: &mut Value, current: &Value) {
     object["kind"] = current["kind"].clone();
 }
 
-fn create(inner: &mut Inner, changes: &Changes, served: &[Served], key: Key, mut object: Value) -> Value {
+fn create(inner: &mut Inner, changes: &Changes, served: &[Served], key: Key, mut object: Value) -> String {
     let kind = served_kind(served, &key);
     inner.uids += 1;
     object["apiVersion"] = json!(kind.api_version());
@@ -793,7 +801,7 @@ fn body(object: &Value) -> impl Iterator<Item = (&String, &Value)> {
 }
 
 /// Stores `object` under a new resource version, bumping `generation` when anything but status and
-/// metadata changed, and tells the watchers.
+/// metadata changed, and tells the watchers; returns the object stored, as JSON.
 fn store(
     inner: &mut Inner,
     changes: &Changes,
@@ -801,7 +809,7 @@ fn store(
     key: Key,
     mut object: Value,
     event: &'static str,
-) -> Value {
+) -> String {
     if let Some(previous) = inner.objects.get(&key) {
         let same = body(previous).eq(body(&object));
         if !same {
@@ -817,38 +825,42 @@ fn store(
     }
     inner.version += 1;
     object["metadata"]["resourceVersion"] = json!(inner.version.to_string());
-    record(inner, changes, &key, event, &object);
-    inner.objects.insert(key, object.clone());
-    object
+    let json = record(inner, changes, &key, event, &object);
+    inner.objects.insert(key, object);
+    json
 }
 
-fn record(inner: &mut Inner, changes: &Changes, key: &Key, event: &'static str, object: &Value) {
+/// Tells the watchers of `object`'s change; returns the object as JSON. It is serialized once,
+/// for the watch line and the answer alike.
+fn record(inner: &mut Inner, changes: &Changes, key: &Key, event: &'static str, object: &Value) -> String {
+    let json = object.to_string();
     let change = Arc::new(Change {
         prefix: key.prefix.clone(),
         plural: key.plural.clone(),
         namespace: key.namespace.clone(),
         labels: object["metadata"]["labels"].clone(),
-        line: Bytes::from(format!("{}\n", json!({"type": event, "object": object}))),
+        line: Bytes::from(format!("{{\"type\":\"{event}\",\"object\":{json}}}\n")),
     });
     inner.history.push((inner.version, change.clone()));
     let _ = changes.send((inner.version, change));
+    json
 }
 
 /// Deletes `key`: an object with finalizers only gets a deletion timestamp; otherwise it goes,
 /// and so do its dependents (garbage collection by owner uid).
-fn delete(inner: &mut Inner, changes: &Changes, served: &[Served], key: &Key) -> Value {
-    let Some(mut object) = inner.objects.get(key).cloned() else { return Value::Null };
+fn delete(inner: &mut Inner, changes: &Changes, served: &[Served], key: &Key) -> String {
+    let Some(mut object) = inner.objects.get(key).cloned() else { return Value::Null.to_string() };
     if object["metadata"]["finalizers"].as_array().is_some_and(|f| !f.is_empty()) {
         if object["metadata"]["deletionTimestamp"].is_null() {
             object["metadata"]["deletionTimestamp"] = json!("2026-12-01T00:00:01Z");
             return store(inner, changes, served, key.clone(), object, "MODIFIED");
         }
-        return object;
+        return object.to_string();
     }
     inner.objects.remove(key);
     inner.version += 1;
     object["metadata"]["resourceVersion"] = json!(inner.version.to_string());
-    record(inner, changes, key, "DELETED", &object);
+    let json = record(inner, changes, key, "DELETED", &object);
     let uid = object["metadata"]["uid"].clone();
     let dependents: Vec<Key> = inner
         .objects
@@ -863,7 +875,7 @@ fn delete(inner: &mut Inner, changes: &Changes, served: &[Served], key: &Key) ->
     for dependent in dependents {
         delete(inner, changes, served, &dependent);
     }
-    object
+    json
 }
 
 /// RFC 7386 JSON merge patch.
