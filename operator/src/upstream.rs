@@ -195,7 +195,7 @@ fn kubernetes_kind(document: &Value, group: &str, version: &str, kind: &str) -> 
 }
 
 /// The CRD in `crds/` that defines `group/version` `kind`.
-fn repository_crd(group: &str, version: &str, kind: &str) -> Option<Value> {
+pub fn repository_crd(group: &str, version: &str, kind: &str) -> Option<Value> {
     let entries = std::fs::read_dir(repository_crds()).ok()?;
     entries
         .filter_map(Result::ok)

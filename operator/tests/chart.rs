@@ -19,7 +19,7 @@ use freshplan_operator::bundle::Bundle;
 use freshplan_operator::testing::examples;
 use freshplan_operator::testing::fake_api::{Access, FakeApi, Recorded, full_cluster};
 use freshplan_operator::testing::process::OperatorProcess;
-use freshplan_operator::upstream::{manifest_violations, repository_crds};
+use freshplan_operator::upstream::{manifest_violations, repository_crd, repository_crds};
 use serde_json::{Value, json};
 
 fn chart_dir() -> PathBuf {
@@ -393,12 +393,9 @@ fn the_notes_say_how_to_check_reach_and_preview() {
         assert!(notes.contains(expected), "{expected} in:\n{notes}");
     }
     // Every status field the notes read is one the ScalingProfile has.
-    let crd: Value = serde_saphyr::from_str(
-        &std::fs::read_to_string(repository_crds().join("scalingprofiles.freshplan.io.yaml")).unwrap(),
-    )
-    .unwrap();
-    let status =
-        &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["status"]["properties"];
+    let schema =
+        repository_crd("freshplan.io", "v1alpha1", "ScalingProfile").expect("the ScalingProfile CRD");
+    let status = &schema["properties"]["status"]["properties"];
     for (at, _) in notes.match_indices(".status.") {
         let field: String = notes[at + 8..].chars().take_while(char::is_ascii_alphanumeric).collect();
         assert!(status.get(&field).is_some(), "the notes read .status.{field}, which ScalingProfile has not");
