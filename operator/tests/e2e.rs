@@ -141,7 +141,14 @@ async fn the_binary_applies_settings_follows_a_change_and_a_transition_and_stops
     let sync = post(&operator.url("/sync/crm/acme")).await;
     assert_eq!(sync.status, StatusCode::ACCEPTED, "{}", sync.text());
     operator.until("the new limit", WAIT, async || minute_limit(&api) == Some(1200)).await;
-    let reports = crm.get("/settings/sync-reports?tenant=acme").await.json();
+    // The report follows the apply: wait for it rather than race it.
+    let reported = async || crm.get("/settings/sync-reports?tenant=acme").await.json();
+    operator
+        .until("the second report", WAIT, async || {
+            reported().await["items"].as_array().is_some_and(|i| i.len() >= 2)
+        })
+        .await;
+    let reports = reported().await;
     let outcomes: Vec<&Value> = reports["items"].as_array().unwrap().iter().map(|r| &r["outcome"]).collect();
     assert_eq!(outcomes, [&json!("applied"), &json!("applied")], "{reports:#}");
 
