@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use freshplan_operator::bundle::Bundle;
 use freshplan_operator::testing::examples;
-use freshplan_operator::testing::fake_api::{Access, FakeApi, Recorded, full_cluster};
+use freshplan_operator::testing::fake_api::{Access, FakeApi, Fault, Recorded, full_cluster};
 use freshplan_operator::testing::process::OperatorProcess;
 use freshplan_operator::upstream::{manifest_violations, repository_crd, repository_crds};
 use serde_json::{Value, json};
@@ -484,9 +484,14 @@ const UNEXERCISED: [(&str, &str, &str, &str); 1] = [
 /// Runs the operator binary against the in-memory API server (KEDA, Kong and Gateway API
 /// installed) through everything it does: leader election, TenantPolicies with every target
 /// kind, a plugin and a key dropped (prune), a deletion (finalizer), a ScalingProfile moved from
-/// KEDA to HPAs and back (prune of both), and SIGTERM (the lease released). Every request it made.
+/// KEDA to HPAs and back (prune of both), a conflict on the first annotation of each target kind
+/// (the target read again), and SIGTERM (the lease released). Every request it made.
 async fn operator_requests() -> Vec<Recorded> {
     let api = FakeApi::start(full_cluster()).await;
+    for collection in ["/ingresses/", "/services/", "/httproutes/"] {
+        let (method, status) = (axum::http::Method::PATCH, axum::http::StatusCode::CONFLICT);
+        api.fail_next(Fault { method, path_contains: collection.into(), status });
+    }
     let mut seeded = examples::scaling();
     seeded.extend(examples::documents("tenant-policies.yaml"));
     seeded.extend(examples::policy_targets());

@@ -111,6 +111,8 @@ type Objects = HashMap<String, BTreeMap<String, Live>>;
 #[derive(Default)]
 struct Index {
     objects: Objects,
+    /// How many `objects` holds, kept as it changes: read after every reconcile for the metrics.
+    count: usize,
     /// While a (re)list runs: what it has listed so far, which replaces `objects` when it is done.
     listing: Option<Objects>,
     /// Per `(namespace, name)`: forgotten when the object is deleted or a relist misses it.
@@ -173,7 +175,7 @@ impl Cache {
     }
 
     pub fn len(&self) -> usize {
-        self.lock().objects.values().map(BTreeMap::len).sum()
+        self.lock().count
     }
 
     pub fn is_empty(&self) -> bool {
@@ -210,16 +212,19 @@ impl Cache {
                         Some(object)
                     }
                 };
-                index.objects.entry(key.0).or_default().insert(key.1, live);
+                if index.objects.entry(key.0).or_default().insert(key.1, live).is_none() {
+                    index.count += 1;
+                }
                 triggered
             }
             Event::Delete(object) => {
                 let (namespace, name) = key(&object);
                 if let Some(names) = index.objects.get_mut(&namespace) {
-                    names.remove(&name);
+                    let removed = names.remove(&name).is_some();
                     if names.is_empty() {
                         index.objects.remove(&namespace);
                     }
+                    index.count -= usize::from(removed);
                 }
                 index.applied.remove(&(namespace, name));
                 Some(object)
@@ -240,6 +245,7 @@ impl Cache {
                     index.applied.retain(|(namespace, name), _| {
                         listed.get(namespace).is_some_and(|n| n.contains_key(name))
                     });
+                    index.count = listed.values().map(BTreeMap::len).sum();
                     index.objects = listed;
                 }
                 listed.send_replace(true);
@@ -325,6 +331,9 @@ mod tests {
         );
         assert_eq!(apply(Event::Delete(object("crm", "b", "4", None))), Some("b".into()));
         assert_eq!(names(&cache, "crm"), ["a"]);
+        assert_eq!(cache.len(), 2, "a in crm, c in shop");
+        apply(Event::Delete(object("crm", "b", "4", None)));
+        assert_eq!(cache.len(), 2, "deleting what is gone counts nothing");
 
         // The echo of a write this process made does not trigger; a later change by someone does.
         cache.remember("crm", "a", Applied { fingerprint: 8, resource_version: "5".into() });

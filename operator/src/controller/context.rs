@@ -1,5 +1,5 @@
 //! What every reconcile shares: the client, the caches of the objects the controllers generate
-//! and read, which optional APIs the cluster serves, the Event recorder, and the clock.
+//! and read (and of the policies' targets), which optional APIs the cluster serves, the Event recorder, and the clock.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -12,6 +12,7 @@ use super::cache::{Applied, Cache, Live};
 use super::discovery::Installed;
 use super::kinds::Kind;
 use super::sync::Reads;
+use super::targets::{self, Targets};
 use crate::crm::CrmClient;
 use crate::metrics::Metrics;
 
@@ -42,9 +43,8 @@ pub struct Context {
     pub reads: Reads,
     /// Consecutive failed reconciles per object (`Kind namespace/name`), for the backoff.
     failures: Mutex<HashMap<String, u32>>,
-    /// The `resourceVersion` each target had after this process wrote its annotation, until the
-    /// watch shows it (see [`Context::echo`]).
-    annotated: Mutex<HashMap<(&'static str, String, String), String>>,
+    /// The targets of policies as their watches show them.
+    pub targets: Targets,
 }
 
 impl Context {
@@ -61,7 +61,7 @@ impl Context {
             crm: None,
             reads: Reads::default(),
             failures: Mutex::new(HashMap::new()),
-            annotated: Mutex::new(HashMap::new()),
+            targets: Targets::new(targets::watched(&installed)),
         }
     }
 
@@ -148,25 +148,5 @@ impl Context {
         if let Some(cache) = self.caches.get(kind) {
             cache.remember(namespace, name, applied);
         }
-    }
-
-    /// Remembers that this process wrote the target `kind` `namespace/name`, which then had
-    /// `resource_version`.
-    pub fn wrote_target(&self, kind: &Kind, namespace: &str, name: &str, resource_version: String) {
-        let mut annotated = self.annotated.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        annotated.insert((kind.kind, namespace.to_owned(), name.to_owned()), resource_version);
-    }
-
-    /// Whether the target `kind` `namespace/name` at `resource_version`, as a watch shows it, is
-    /// the echo of this process's own write: nothing a reconcile has not seen. Each write is
-    /// recognised once.
-    pub fn echo(&self, kind: &Kind, namespace: &str, name: &str, resource_version: &str) -> bool {
-        let mut annotated = self.annotated.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let key = (kind.kind, namespace.to_owned(), name.to_owned());
-        let echo = annotated.get(&key).is_some_and(|written| written == resource_version);
-        if echo {
-            annotated.remove(&key);
-        }
-        echo
     }
 }

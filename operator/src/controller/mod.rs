@@ -52,6 +52,10 @@ use crate::crd::tenant_policy::TenantPolicy;
 use crate::crm::CrmClient;
 use crate::metrics::{Metrics, Outcome};
 
+/// How long a reconcile waits for the watch caches' first lists (a ScalingProfile's then tries
+/// again later; a TenantPolicy's reads its targets from the API server instead).
+const CACHE_WAIT: Duration = Duration::from_secs(10);
+
 /// The shutdown signal, shared by the controllers.
 pub type Shutdown = Shared<Pin<Box<dyn Future<Output = ()> + Send + Sync>>>;
 

@@ -43,7 +43,7 @@ use super::context::Context;
 use super::error::{Error, backoff};
 use super::kinds::{self, Kind};
 use super::status::{self, READY, condition};
-use super::{Shutdown, apply, drain, error_policy, observed};
+use super::{CACHE_WAIT, Shutdown, apply, drain, error_policy, observed};
 use crate::crd::{ScalingProfile, ScalingProfileStatus, SeasonalWindow};
 use crate::plan::{self, Backend, Plan};
 use crate::render::workload::PROFILE_LABEL;
@@ -56,9 +56,6 @@ pub const RESYNC: Duration = Duration::from_secs(3600);
 /// The soonest a profile is planned again: a transition due now, or just past, is not a reason to
 /// spin.
 pub const MIN_REQUEUE: Duration = Duration::from_secs(1);
-
-/// How long a reconcile waits for the watch caches' first lists before it tries again later.
-const CACHE_WAIT: Duration = Duration::from_secs(10);
 
 /// Ready=False: `mode: keda` where KEDA's CRDs are not installed.
 pub const KEDA_NOT_INSTALLED: &str = "KedaNotInstalled";

@@ -2,11 +2,24 @@
 //! put there ([`crate::gateway::annotation::merge`]), written with a merge patch that carries the
 //! object's `resourceVersion`, so a concurrent edit is never overwritten: on a conflict the
 //! object is read again and the merge redone. No other field of the user's object is touched.
+//!
+//! A reconcile reads its targets from [`Targets`], what the targets' metadata watches last showed,
+//! as controllers read informer caches: a stale entry costs a refused write (409) and a read, and
+//! a change the cache has not shown yet reconciles the policy again when the watch shows it.
 
-use kube::api::{Patch, PatchParams};
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use kube::ResourceExt;
+use kube::api::{ObjectMeta, Patch, PatchParams};
+use kube::runtime::watcher::Event;
 use serde_json::{Value, json};
+use tokio::sync::watch as signal;
 
+use super::cache::Meta;
 use super::context::Context;
+use super::discovery::Installed;
 use super::error::Error;
 use super::kinds::{self, Kind};
 use super::write;
@@ -23,6 +36,146 @@ pub enum Outcome {
     Annotated { written: bool },
     /// It does not exist.
     Missing,
+}
+
+/// The kinds a policy can target that the cluster serves: their watches fill [`Targets`].
+pub fn watched(installed: &Installed) -> Vec<Kind> {
+    let mut kinds = vec![kinds::INGRESS, kinds::SERVICE];
+    if installed.gateway_api {
+        kinds.push(kinds::HTTP_ROUTE);
+    }
+    kinds
+}
+
+/// `(kind, namespace, name)`.
+type Key = (&'static str, String, String);
+
+/// What a reconcile reads of a target: its version and the two annotations it merges.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Seen {
+    resource_version: String,
+    plugins: Option<String>,
+    managed: Option<String>,
+}
+
+impl Seen {
+    fn of(meta: &ObjectMeta) -> Seen {
+        let annotation = |key: &str| meta.annotations.as_ref().and_then(|a| a.get(key)).cloned();
+        Seen {
+            resource_version: meta.resource_version.clone().unwrap_or_default(),
+            plugins: annotation(PLUGINS_ANNOTATION),
+            managed: annotation(MANAGED_ANNOTATION),
+        }
+    }
+
+    /// As the object's JSON, which [`annotation_patch`] reads.
+    fn object(&self) -> Value {
+        json!({"metadata": {
+            "resourceVersion": self.resource_version,
+            "annotations": {PLUGINS_ANNOTATION: self.plugins, MANAGED_ANNOTATION: self.managed},
+        }})
+    }
+}
+
+/// The targets of the [`watched`] kinds as their watches last showed them, and the versions this
+/// process wrote whose echo the watch has not shown yet.
+pub struct Targets {
+    kinds: Vec<Kind>,
+    index: Mutex<TargetIndex>,
+    /// The kinds whose first list is in.
+    listed: signal::Sender<HashSet<&'static str>>,
+}
+
+#[derive(Default)]
+struct TargetIndex {
+    seen: HashMap<Key, Seen>,
+    /// Per kind, while a (re)list runs: what it has listed so far, which then replaces the kind's.
+    listing: HashMap<&'static str, HashMap<Key, Seen>>,
+    /// The `resourceVersion` each target had after this process wrote its annotations, until
+    /// the watch shows it.
+    written: HashMap<Key, String>,
+}
+
+impl Targets {
+    pub fn new(kinds: Vec<Kind>) -> Targets {
+        Targets { kinds, index: Mutex::default(), listed: signal::Sender::new(HashSet::new()) }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, TargetIndex> {
+        self.index.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn get(&self, kind: &Kind, namespace: &str, name: &str) -> Option<Seen> {
+        self.lock().seen.get(&(kind.kind, namespace.to_owned(), name.to_owned())).cloned()
+    }
+
+    /// Waits up to `timeout` for the first list of every watched kind; whether they are in. A
+    /// reconcile that goes on without them reads its targets from the API server.
+    pub async fn ready(&self, timeout: Duration) -> bool {
+        let mut listed = self.listed.subscribe();
+        let all = listed.wait_for(|listed| self.kinds.iter().all(|kind| listed.contains(kind.kind)));
+        matches!(tokio::time::timeout(timeout, all).await, Ok(Ok(_)))
+    }
+
+    /// Remembers that this process wrote `annotations` (the patch's) to a target, which then had
+    /// `resource_version`.
+    fn wrote(&self, kind: &Kind, namespace: &str, name: &str, resource_version: String, annotations: &Value) {
+        let key = (kind.kind, namespace.to_owned(), name.to_owned());
+        let annotation = |key: &str| annotations[key].as_str().map(str::to_owned);
+        let seen = Seen {
+            resource_version: resource_version.clone(),
+            plugins: annotation(PLUGINS_ANNOTATION),
+            managed: annotation(MANAGED_ANNOTATION),
+        };
+        let mut index = self.lock();
+        index.seen.insert(key.clone(), seen);
+        index.written.insert(key, resource_version);
+    }
+
+    /// Takes in a watch event of `kind`; returns the target whose policies are to be reconciled,
+    /// if any: not the echo of this process's own write (each write is recognised once), nor an
+    /// object a relist finds unchanged.
+    pub fn observe(&self, kind: &Kind, event: Event<Meta>) -> Option<Meta> {
+        let key = |object: &Meta| (kind.kind, object.namespace().unwrap_or_default(), object.name_any());
+        let mut index = self.lock();
+        match event {
+            Event::Apply(object) => {
+                let (key, seen) = (key(&object), Seen::of(&object.metadata));
+                let echo = index.written.get(&key) == Some(&seen.resource_version);
+                if echo {
+                    index.written.remove(&key);
+                }
+                index.seen.insert(key, seen);
+                (!echo).then_some(object)
+            }
+            Event::Delete(object) => {
+                let key = key(&object);
+                index.seen.remove(&key);
+                index.written.remove(&key);
+                Some(object)
+            }
+            Event::Init => {
+                index.listing.insert(kind.kind, HashMap::new());
+                None
+            }
+            Event::InitApply(object) => {
+                let (key, seen) = (key(&object), Seen::of(&object.metadata));
+                let known = index.seen.get(&key) == Some(&seen);
+                index.listing.entry(kind.kind).or_default().insert(key, seen);
+                (!known).then_some(object)
+            }
+            Event::InitDone => {
+                let listed = index.listing.remove(kind.kind).unwrap_or_default();
+                index.seen.retain(|key, _| key.0 != kind.kind);
+                index.seen.extend(listed);
+                drop(index);
+                self.listed.send_modify(|listed| {
+                    listed.insert(kind.kind);
+                });
+                None
+            }
+        }
+    }
 }
 
 fn kind_of(target: &Target) -> Kind {
@@ -66,25 +219,33 @@ pub async fn annotate(
         return Ok(Outcome::Missing);
     }
     let api = kind.api(&ctx.client, namespace);
-    for _ in 0..ATTEMPTS {
-        let Some(object) = api.get_opt(&target.name).await? else { return Ok(Outcome::Missing) };
-        let object = serde_json::to_value(&object)?;
+    for attempt in 0..ATTEMPTS {
+        // The watch's copy first; after a conflict, the object as it is now.
+        let cached = (attempt == 0).then(|| ctx.targets.get(&kind, namespace, &target.name)).flatten();
+        let object = match cached {
+            Some(seen) => seen.object(),
+            None => match api.get_opt(&target.name).await? {
+                Some(object) => serde_json::to_value(&object)?,
+                None => return Ok(Outcome::Missing),
+            },
+        };
         let Some(patch) = annotation_patch(&object, wanted) else {
             return Ok(Outcome::Annotated { written: false });
         };
-        let patch = Patch::Merge(&patch);
+        let params = PatchParams::default();
         match write::patch(
             &ctx.client,
             api.resource_url(),
             &target.name,
             None,
-            &PatchParams::default(),
-            &patch,
+            &params,
+            &Patch::Merge(&patch),
         )
         .await
         {
             Ok(version) => {
-                ctx.wrote_target(&kind, namespace, &target.name, version);
+                let annotations = &patch["metadata"]["annotations"];
+                ctx.targets.wrote(&kind, namespace, &target.name, version, annotations);
                 return Ok(Outcome::Annotated { written: true });
             }
             Err(kube::Error::Api(status)) if status.code == 409 => continue,
@@ -136,5 +297,52 @@ mod tests {
             patch["metadata"]["annotations"],
             json!({PLUGINS_ANNOTATION: null, MANAGED_ANNOTATION: null})
         );
+    }
+
+    fn meta(name: &str, version: &str, plugins: Option<&str>) -> Meta {
+        let mut object: Meta = serde_json::from_value(json!({"metadata": {
+            "namespace": "crm", "name": name, "resourceVersion": version}}))
+        .unwrap();
+        object.metadata.annotations = plugins.map(|p| [(PLUGINS_ANNOTATION.to_owned(), p.to_owned())].into());
+        object
+    }
+
+    #[tokio::test]
+    async fn the_watch_fills_the_cache_and_only_news_reconciles_policies() {
+        let targets = Targets::new(vec![kinds::INGRESS]);
+        let observe = |event| targets.observe(&kinds::INGRESS, event).map(|o| o.name_any());
+        let plugins = |name: &str| targets.get(&kinds::INGRESS, "crm", name).and_then(|seen| seen.plugins);
+        assert!(!targets.ready(Duration::from_millis(10)).await, "not listed yet");
+
+        // The first list: everything is news.
+        observe(Event::Init);
+        assert_eq!(observe(Event::InitApply(meta("a", "1", Some("user-log")))), Some("a".into()));
+        assert_eq!(observe(Event::InitApply(meta("b", "2", None))), Some("b".into()));
+        assert_eq!(plugins("a"), None, "a list under way stands in for nothing yet");
+        observe(Event::InitDone);
+        assert!(targets.ready(Duration::from_millis(10)).await);
+        assert_eq!(plugins("a").as_deref(), Some("user-log"));
+        assert_eq!(
+            targets.get(&kinds::INGRESS, "crm", "a").unwrap().object()["metadata"]["resourceVersion"],
+            "1"
+        );
+
+        // This process's write is in the cache at once, and its echo is no news, once.
+        let written = json!({PLUGINS_ANNOTATION: "user-log,acme-jwt", MANAGED_ANNOTATION: "acme-jwt"});
+        targets.wrote(&kinds::INGRESS, "crm", "a", "3".into(), &written);
+        assert_eq!(plugins("a").as_deref(), Some("user-log,acme-jwt"));
+        assert_eq!(observe(Event::Apply(meta("a", "3", Some("user-log,acme-jwt")))), None);
+        assert_eq!(observe(Event::Apply(meta("a", "3", Some("user-log,acme-jwt")))), Some("a".into()));
+        // Someone's edit is news and replaces the cached copy.
+        assert_eq!(observe(Event::Apply(meta("a", "4", Some("user-log")))), Some("a".into()));
+        assert_eq!(plugins("a").as_deref(), Some("user-log"));
+
+        // A relist: what it finds unchanged is no news; what it misses is forgotten.
+        observe(Event::Init);
+        assert_eq!(observe(Event::InitApply(meta("a", "4", Some("user-log")))), None);
+        observe(Event::InitDone);
+        assert!(targets.get(&kinds::INGRESS, "crm", "b").is_none());
+        assert_eq!(observe(Event::Delete(meta("a", "5", None))), Some("a".into()));
+        assert!(targets.get(&kinds::INGRESS, "crm", "a").is_none());
     }
 }

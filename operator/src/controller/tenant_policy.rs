@@ -17,7 +17,7 @@ use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::watcher;
+use kube::runtime::{WatchStreamExt, watcher};
 
 use super::cache::{Meta, ObjectStream};
 use super::context::Context;
@@ -26,7 +26,7 @@ use super::kinds::Kind;
 use super::status::{self, READY, SETTINGS_SYNCED, TARGETS_FOUND, condition};
 use super::sync;
 use super::targets::{self, Outcome};
-use super::{Shutdown, SyncRequests, drain, error_policy, observed};
+use super::{CACHE_WAIT, Shutdown, SyncRequests, drain, error_policy, observed};
 use super::{apply, finalizer, kinds};
 use crate::crd::tenant_policy::{GeneratedObject, Target, TenantPolicy, TenantPolicyStatus};
 use crate::crm::{Outcome as CrmOutcome, SyncReport};
@@ -56,23 +56,15 @@ pub(super) async fn controller(
     for (kind, stream) in owned {
         controller = controller.owns_stream_with(stream, kind.api_resource());
     }
-    let mut targets = vec![kinds::INGRESS, kinds::SERVICE];
-    if ctx.installed.gateway_api {
-        targets.push(kinds::HTTP_ROUTE);
-    }
-    for kind in targets {
-        let (store, ctx) = (store.clone(), ctx.clone());
+    for kind in targets::watched(&ctx.installed) {
+        let (store, observer) = (store.clone(), ctx.clone());
         let mapper = move |object: Meta| {
-            let namespace = object.metadata.namespace.as_deref().unwrap_or_default();
-            let (name, version) = (object.name_any(), object.resource_version().unwrap_or_default());
-            if ctx.echo(&kind, namespace, &name, &version) {
-                return Vec::new();
-            }
             let policies = policies_naming(&store, &kind, &object);
             if !policies.is_empty() {
+                let (name, version) = (object.name_any(), object.resource_version().unwrap_or_default());
                 tracing::trace!(
                     kind = kind.kind,
-                    namespace,
+                    namespace = object.namespace(),
                     name,
                     version,
                     "a target changed: its policies are reconciled"
@@ -81,9 +73,16 @@ pub(super) async fn controller(
             policies
         };
         // Metadata only: which policies a target concerns is in its name, and a change to its
-        // annotations is what a reconcile repairs.
-        let (api, config) = (kind.metadata_all(&client), watcher::Config::default());
-        controller = controller.watches_with(api, kind.api_resource(), config, mapper);
+        // annotations is what a reconcile repairs. The watch fills `ctx.targets` on the way.
+        let stream = watcher(kind.metadata_all(&client), watcher::Config::default())
+            .default_backoff()
+            .filter_map(move |event| {
+                std::future::ready(match event {
+                    Ok(event) => observer.targets.observe(&kind, event).map(Ok),
+                    Err(e) => Some(Err(e)),
+                })
+            });
+        controller = controller.watches_stream_with(stream, mapper, kind.api_resource());
     }
     if let Some(queue) = sync_requests {
         // A request marks the policy for a read, then reconciles it: the reconcile cannot tell
@@ -198,6 +197,9 @@ async fn apply_policy(
             .await?;
 
     let current = resource.status.clone().unwrap_or_default();
+    // Read from the targets' watches once they are listed; until then (or without them) from
+    // the API server.
+    ctx.targets.ready(CACHE_WAIT).await;
     let (mut annotated, mut missing, mut touched) = (Vec::new(), Vec::new(), 0);
     for (target, names) in &objects.targets {
         match targets::annotate(ctx, &namespace, target, names).await? {

@@ -33,8 +33,10 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use jiff::tz::{AmbiguousOffset, TimeZone};
+use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp, civil};
+
+use super::zone::{Wall, ZoneSpan};
 
 /// How far ahead triggers are written: less than a year, so that no trigger's start or end comes
 /// round again within it.
@@ -97,15 +99,18 @@ pub fn compile(
     now: Timestamp,
     tz: &TimeZone,
 ) -> Result<Triggers, CompileError> {
-    let mut zones = vec![(tz.iana_name().ok_or(CompileError::UnnamedZone)?.to_owned(), tz.clone())];
-    for name in FALLBACK_ZONES {
-        zones.push((name.to_owned(), TimeZone::get(name).map_err(|_| CompileError::UnnamedZone)?));
-    }
     // The stretch under way starts now, on the minute.
     let now_minute = now
         .round(jiff::TimestampRound::new().smallest(jiff::Unit::Minute).mode(jiff::RoundMode::Trunc))
         .unwrap_or(now);
     let horizon_end = now_minute + HORIZON;
+    // Every instant converted lies within the horizon, or a year after one (`expressible`).
+    let span =
+        |zone: &TimeZone| ZoneSpan::new(zone, now_minute, horizon_end + SignedDuration::from_hours(367 * 24));
+    let mut zones = vec![(tz.iana_name().ok_or(CompileError::UnnamedZone)?.to_owned(), span(tz))];
+    for name in FALLBACK_ZONES {
+        zones.push((name.to_owned(), span(&TimeZone::get(name).map_err(|_| CompileError::UnnamedZone)?)));
+    }
     if until < horizon_end {
         return Err(CompileError::TooShort { now, until });
     }
@@ -123,7 +128,8 @@ pub fn compile(
         .collect();
     let min_replica_count = relevant.iter().map(|s| s.floor).min().ok_or(CompileError::NoFloorAt(now))?;
 
-    let mut groups: BTreeMap<GroupKey, Vec<Segment>> = BTreeMap::new();
+    // Each segment with its start and end on the wall clock of its group's zone.
+    let mut groups: BTreeMap<GroupKey, Vec<(Segment, civil::DateTime, civil::DateTime)>> = BTreeMap::new();
     let mut serial = 0u32;
     for segment in relevant.iter().filter(|s| s.floor > min_replica_count) {
         let Some((zone_of, start, end)) = zones
@@ -152,30 +158,29 @@ pub fn compile(
         // next begins, the next end and the next start would fall on the same minute.
         loop {
             match groups.get(&key).and_then(|members| members.last()) {
-                Some(last) if last.end >= segment.start => {
+                Some((last, _, _)) if last.end >= segment.start => {
                     serial += 1;
                     key.serial = serial;
                 }
                 _ => break,
             }
         }
-        groups.entry(key).or_default().push(*segment);
+        groups.entry(key).or_default().push((*segment, start, end));
     }
 
     let mut triggers: Vec<(Timestamp, CronTrigger)> = groups
         .into_iter()
         .map(|(key, members)| {
-            let (zone, in_zone) = &zones[key.zone];
-            let in_zone = |at: Timestamp| at.to_zoned(in_zone.clone()).datetime();
-            let starts: Vec<civil::DateTime> = members.iter().map(|s| in_zone(s.start)).collect();
-            let ends: Vec<civil::DateTime> = members.iter().map(|s| in_zone(s.end)).collect();
+            let zone = &zones[key.zone].0;
+            let starts: Vec<civil::DateTime> = members.iter().map(|(_, start, _)| *start).collect();
+            let ends: Vec<civil::DateTime> = members.iter().map(|(_, _, end)| *end).collect();
             let trigger = CronTrigger {
                 start: spec(key.start_time, &starts),
                 end: spec(key.end_time, &ends),
                 timezone: zone.clone(),
                 desired_replicas: key.floor,
             };
-            (members[0].start, trigger)
+            (members[0].0.start, trigger)
         })
         .collect();
     triggers.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.start.cmp(&b.1.start)));
@@ -207,22 +212,17 @@ struct GroupKey {
 /// on a day that is the last Sunday of March next year), robfig/cron skips that firing, the next
 /// start comes a year after the next end, and KEDA would count the trigger active from this
 /// year's end until the set is compiled again.
-fn expressible(segment: &Segment, zone: &TimeZone) -> Option<(civil::DateTime, civil::DateTime)> {
-    let wall = |at: Timestamp| {
-        let wall = at.to_zoned(zone.clone()).datetime();
-        (!zone.to_ambiguous_timestamp(wall).is_ambiguous()).then_some(wall)
-    };
-    let (start, end) = (wall(segment.start)?, wall(segment.end)?);
+fn expressible(segment: &Segment, zone: &ZoneSpan) -> Option<(civil::DateTime, civil::DateTime)> {
+    let (start, end) = (zone.civil_once(segment.start)?, zone.civil_once(segment.end)?);
     let leap_day = |at: civil::DateTime| at.month() == 2 && at.day() == 29;
     if leap_day(start) && !(leap_day(end) && start.date() == end.date()) {
         return None;
     }
     // February 29 has no date next year: its start fires again in four years, with its end.
-    if let Ok(next_year) = start.with().year(start.year() + 1).build() {
-        let skipped = matches!(zone.to_ambiguous_timestamp(next_year).offset(), AmbiguousOffset::Gap { .. });
-        if skipped {
-            return None;
-        }
+    if let Ok(next_year) = start.with().year(start.year() + 1).build()
+        && zone.wall(next_year) == Wall::Never
+    {
+        return None;
     }
     Some((start, end))
 }

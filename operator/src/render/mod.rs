@@ -4,6 +4,7 @@ pub mod cron;
 pub mod hpa;
 pub mod scaled_object;
 pub mod workload;
+pub mod zone;
 
 #[cfg(test)]
 mod proof;

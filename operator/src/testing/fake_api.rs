@@ -78,6 +78,8 @@ pub struct Recorded {
     pub path: String,
     pub query: BTreeMap<String, String>,
     pub content_type: Option<String>,
+    /// When it arrived.
+    pub at: std::time::Instant,
     /// The body as sent: kept as bytes (shared with the request, not copied) and parsed when a
     /// test reads it, since benchmarks record tens of thousands of requests.
     raw: Bytes,
@@ -435,6 +437,7 @@ async fn handle(
         path: path.clone(),
         query: query.clone(),
         content_type: content_type.clone(),
+        at: std::time::Instant::now(),
         raw: body,
     };
     let body = recorded.body();
@@ -921,6 +924,7 @@ mod tests {
             path: path.to_owned(),
             query: if watch { [("watch".to_owned(), "true".to_owned())].into() } else { Default::default() },
             content_type: None,
+            at: std::time::Instant::now(),
             raw: Bytes::new(),
         };
         let access = |method, path, watch| {

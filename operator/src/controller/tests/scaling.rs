@@ -4,7 +4,6 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::time::Duration;
 
 use jiff::Timestamp;
 use serde_json::{Value, json};
@@ -15,28 +14,6 @@ use crate::plan::{Generated, Plan};
 use crate::testing::examples;
 use crate::testing::fake_api::{FakeApi, Recorded, Served, full_cluster};
 use crate::upstream;
-
-impl Harness {
-    /// Successful ScalingProfile reconciles so far.
-    fn reconciles(&self) -> u64 {
-        let text = self.metrics.encode();
-        let line = "freshplan_operator_reconciliations_total{kind=\"ScalingProfile\",result=\"ok\"} ";
-        text.lines().find_map(|l| l.strip_prefix(line)).map_or(0, |n| n.parse().unwrap())
-    }
-
-    /// Makes a change that asks for nothing new (a label on the profile), and waits until the
-    /// controller has reconciled it, and a little longer for anything it might send.
-    async fn touch(&self, value: &str) {
-        let before = self.reconciles();
-        self.api.edit("ScalingProfile", "crm", "crm", json!({"metadata": {"labels": {"touched": value}}}));
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        while self.reconciles() == before {
-            assert!(tokio::time::Instant::now() < deadline, "the touch was never reconciled");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-}
 
 fn lines(requests: &[Recorded]) -> Vec<String> {
     super::lines(requests, false)
@@ -185,7 +162,7 @@ async fn the_first_plan_applies_one_scaled_object_per_deployment_and_an_unchange
 
     // A reconcile of the unchanged profile reads its caches and sends nothing at all.
     harness.api.clear_requests();
-    harness.touch("yes").await;
+    harness.touch("ScalingProfile", "crm", "yes").await;
     assert_eq!(lines(&harness.api.requests()), Vec::<String>::new());
     harness.stop().await;
 }
@@ -209,7 +186,7 @@ async fn minutes_later_the_same_floors_are_not_written_again_and_a_transition_re
     // compiled at noon are just as right, and stay.
     harness.api.clear_requests();
     set(berlin("2026-09-19T12:07:30"));
-    harness.touch("later").await;
+    harness.touch("ScalingProfile", "crm", "later").await;
     assert_eq!(lines(&harness.api.requests()), Vec::<String>::new());
 
     // Past midnight the floors changed: the objects whose triggers differ are compiled again.
@@ -226,7 +203,7 @@ async fn minutes_later_the_same_floors_are_not_written_again_and_a_transition_re
         .collect();
     assert!(!changed.is_empty());
     set(after);
-    harness.touch("past midnight").await;
+    harness.touch("ScalingProfile", "crm", "past midnight").await;
     harness
         .settle("the status past midnight", |api| {
             api.get("ScalingProfile", "crm", "crm").unwrap()["status"]["nextTransition"]
@@ -308,7 +285,7 @@ async fn an_invalid_calendar_holds_the_profile_and_fixing_it_applies_again() {
         (Some("Warning"), Some("CalendarInvalid"))
     );
     // Reconciled again while held: no second Warning.
-    harness.touch("held").await;
+    harness.touch("ScalingProfile", "crm", "held").await;
     assert_eq!(event_bodies(&harness.writes()).len(), 1);
 
     // Fixed, with the Wiesn's query floor raised: that one ScaledObject changes.
