@@ -208,16 +208,25 @@ pub async fn run(
     let ctx = Arc::new(ctx);
     let shutdown: Shutdown = (Box::pin(shutdown) as Pin<Box<dyn Future<Output = ()> + Send + Sync>>).shared();
     let config = ControllerConfig::default().debounce(options.debounce).concurrency(options.concurrency);
-    futures::join!(
-        tenant_policy::controller(
-            ctx.clone(),
-            gateway,
-            options.sync_requests,
-            config.clone(),
-            shutdown.clone()
-        ),
-        scaling_profile::controller(ctx.clone(), scaling, config, shutdown.clone()),
-    );
+    // Each controller is a task of its own, on the runtime's worker threads: polled by the caller
+    // (the main thread's `block_on`), every reconcile would run on one thread and hand each
+    // request to a worker and back.
+    let policies = tokio::spawn(tenant_policy::controller(
+        ctx.clone(),
+        gateway,
+        options.sync_requests,
+        config.clone(),
+        shutdown.clone(),
+    ));
+    let profiles = tokio::spawn(scaling_profile::controller(ctx.clone(), scaling, config, shutdown.clone()));
+    for ended in [policies.await, profiles.await] {
+        // A panic goes on as it would have inline (nothing aborts these tasks).
+        if let Err(e) = ended
+            && e.is_panic()
+        {
+            std::panic::resume_unwind(e.into_panic());
+        }
+    }
 }
 
 /// Logs what a controller's stream yields that is not a reconcile result worth keeping.
