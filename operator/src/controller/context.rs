@@ -61,7 +61,7 @@ impl Context {
             crm: None,
             reads: Reads::default(),
             failures: Mutex::new(HashMap::new()),
-            targets: Targets::new(targets::watched(&installed)),
+            targets: Targets::new(targets::watched(&installed), super::CACHE_WAIT),
         }
     }
 

@@ -53,7 +53,8 @@ use crate::crm::CrmClient;
 use crate::metrics::{Metrics, Outcome};
 
 /// How long a reconcile waits for the watch caches' first lists (a ScalingProfile's then tries
-/// again later; a TenantPolicy's reads its targets from the API server instead).
+/// again later; TenantPolicies' wait that long from the start, then read their targets from the
+/// API server instead).
 const CACHE_WAIT: Duration = Duration::from_secs(10);
 
 /// The shutdown signal, shared by the controllers.

@@ -81,6 +81,9 @@ impl Seen {
 /// process wrote whose echo the watch has not shown yet.
 pub struct Targets {
     kinds: Vec<Kind>,
+    /// Until when a reconcile waits for the first lists: once, from the start, so that a watch
+    /// that cannot list (say, RBAC without `list` on Services) does not hold every reconcile.
+    deadline: tokio::time::Instant,
     index: Mutex<TargetIndex>,
     /// The kinds whose first list is in.
     listed: signal::Sender<HashSet<&'static str>>,
@@ -97,8 +100,10 @@ struct TargetIndex {
 }
 
 impl Targets {
-    pub fn new(kinds: Vec<Kind>) -> Targets {
-        Targets { kinds, index: Mutex::default(), listed: signal::Sender::new(HashSet::new()) }
+    /// The targets of `kinds`, whose first lists reconciles wait for during `wait` from now.
+    pub fn new(kinds: Vec<Kind>, wait: Duration) -> Targets {
+        let (index, listed) = (Mutex::default(), signal::Sender::new(HashSet::new()));
+        Targets { kinds, deadline: tokio::time::Instant::now() + wait, index, listed }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, TargetIndex> {
@@ -109,12 +114,12 @@ impl Targets {
         self.lock().seen.get(&(kind.kind, namespace.to_owned(), name.to_owned())).cloned()
     }
 
-    /// Waits up to `timeout` for the first list of every watched kind; whether they are in. A
-    /// reconcile that goes on without them reads its targets from the API server.
-    pub async fn ready(&self, timeout: Duration) -> bool {
+    /// Waits, until the deadline at most, for the first list of every watched kind; whether
+    /// they are in. A reconcile that goes on without them reads its targets from the API server.
+    pub async fn ready(&self) -> bool {
         let mut listed = self.listed.subscribe();
         let all = listed.wait_for(|listed| self.kinds.iter().all(|kind| listed.contains(kind.kind)));
-        matches!(tokio::time::timeout(timeout, all).await, Ok(Ok(_)))
+        matches!(tokio::time::timeout_at(self.deadline, all).await, Ok(Ok(_)))
     }
 
     /// Remembers that this process wrote `annotations` (the patch's) to a target, which then had
@@ -307,12 +312,16 @@ mod tests {
         object
     }
 
-    #[tokio::test]
+    // The clock paused: the deadline is virtual time, and nothing here waits on the real one.
+    #[tokio::test(start_paused = true)]
     async fn the_watch_fills_the_cache_and_only_news_reconciles_policies() {
-        let targets = Targets::new(vec![kinds::INGRESS]);
+        let targets = Targets::new(vec![kinds::INGRESS], Duration::from_millis(10));
         let observe = |event| targets.observe(&kinds::INGRESS, event).map(|o| o.name_any());
         let plugins = |name: &str| targets.get(&kinds::INGRESS, "crm", name).and_then(|seen| seen.plugins);
-        assert!(!targets.ready(Duration::from_millis(10)).await, "not listed yet");
+        assert!(!targets.ready().await, "not listed yet");
+        let waited = tokio::time::Instant::now();
+        assert!(!targets.ready().await);
+        assert_eq!(waited.elapsed(), Duration::ZERO, "past the deadline nothing waits");
 
         // The first list: everything is news.
         observe(Event::Init);
@@ -320,7 +329,7 @@ mod tests {
         assert_eq!(observe(Event::InitApply(meta("b", "2", None))), Some("b".into()));
         assert_eq!(plugins("a"), None, "a list under way stands in for nothing yet");
         observe(Event::InitDone);
-        assert!(targets.ready(Duration::from_millis(10)).await);
+        assert!(targets.ready().await, "listed: ready, deadline or not");
         assert_eq!(plugins("a").as_deref(), Some("user-log"));
         assert_eq!(
             targets.get(&kinds::INGRESS, "crm", "a").unwrap().object()["metadata"]["resourceVersion"],

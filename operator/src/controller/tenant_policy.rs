@@ -26,7 +26,7 @@ use super::kinds::Kind;
 use super::status::{self, READY, SETTINGS_SYNCED, TARGETS_FOUND, condition};
 use super::sync;
 use super::targets::{self, Outcome};
-use super::{CACHE_WAIT, Shutdown, SyncRequests, drain, error_policy, observed};
+use super::{Shutdown, SyncRequests, drain, error_policy, observed};
 use super::{apply, finalizer, kinds};
 use crate::crd::tenant_policy::{GeneratedObject, Target, TenantPolicy, TenantPolicyStatus};
 use crate::crm::{Outcome as CrmOutcome, SyncReport};
@@ -199,7 +199,7 @@ async fn apply_policy(
     let current = resource.status.clone().unwrap_or_default();
     // Read from the targets' watches once they are listed; until then (or without them) from
     // the API server.
-    ctx.targets.ready(CACHE_WAIT).await;
+    ctx.targets.ready().await;
     let (mut annotated, mut missing, mut touched) = (Vec::new(), Vec::new(), 0);
     for (target, names) in &objects.targets {
         match targets::annotate(ctx, &namespace, target, names).await? {
