@@ -11,7 +11,8 @@
 //! the operator process's (VmHWM), not this program's, which hosts the API server.
 //!
 //! Environment: BENCH_NAMESPACES (500), BENCH_POLICIES_PER_NAMESPACE (10), BENCH_LOG (the
-//! operator's log filter, `warn`; its log is printed at the end when set).
+//! operator's log filter, `warn`; its log is printed at the end when set), BENCH_REQUESTS (set:
+//! the requests by method and collection), BENCH_API_THREADS (the API server's worker threads, 2).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
