@@ -12,7 +12,7 @@
 //!
 //! Environment: BENCH_NAMESPACES (500), BENCH_POLICIES_PER_NAMESPACE (10), BENCH_LOG (the
 //! operator's log filter, `warn`; its log is printed at the end when set), BENCH_REQUESTS (set:
-//! the requests by method and collection), BENCH_API_THREADS (the API server's worker threads, 2).
+//! the requests by method and collection), BENCH_API_THREADS (the API server's worker threads; one per core).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -60,9 +60,11 @@ fn ready(object: &Value) -> bool {
 }
 
 fn main() {
-    let threads = env("BENCH_API_THREADS", 2);
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(threads).enable_all().build();
-    runtime.expect("a runtime").block_on(bench());
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if let Some(threads) = std::env::var("BENCH_API_THREADS").ok().and_then(|v| v.parse().ok()) {
+        runtime.worker_threads(threads);
+    }
+    runtime.enable_all().build().expect("a runtime").block_on(bench());
 }
 
 async fn bench() {

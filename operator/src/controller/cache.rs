@@ -263,14 +263,25 @@ pub fn managed(client: &kube::Client, kind: &Kind) -> (Cache, ObjectStream) {
     let cache = Cache { index: Arc::default(), listed: receiver, late };
     let config = watcher::Config::default().labels(&format!("app.kubernetes.io/managed-by={MANAGED_BY}"));
     let filler = cache.clone();
-    let stream = watch(kind.metadata_all(client), config).default_backoff().filter_map(move |event| {
-        let triggered = match event {
-            Ok(event) => filler.apply(event, &listed).map(Ok),
-            Err(e) => Some(Err(e)),
-        };
-        std::future::ready(triggered)
-    });
+    let stream = watch_into(client, kind, config, move |event| filler.apply(event, &listed));
     (cache, futures::stream::select(stream, held.map(Ok)).boxed())
+}
+
+/// The metadata watch of `kind` with `config` (backing off on errors, which pass on), each event
+/// taken in by `take`, which fills a cache and says which object, if any, is news to reconcile for.
+pub fn watch_into(
+    client: &kube::Client,
+    kind: &Kind,
+    config: watcher::Config,
+    take: impl Fn(Event<Meta>) -> Option<Meta> + Send + 'static,
+) -> ObjectStream {
+    let stream = watch(kind.metadata_all(client), config).default_backoff().filter_map(move |event| {
+        std::future::ready(match event {
+            Ok(event) => take(event).map(Ok),
+            Err(e) => Some(Err(e)),
+        })
+    });
+    stream.boxed()
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! What every reconcile shares: the client, the caches of the objects the controllers generate
-//! and read (and of the policies' targets), which optional APIs the cluster serves, the Event recorder, and the clock.
+//! and read (and of the policies' targets), which optional APIs the cluster serves, the Event
+//! recorder, and the clock.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -17,9 +17,9 @@ use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::watcher;
 
-use super::cache::{Meta, ObjectStream};
+use super::cache::{self, Meta, ObjectStream};
 use super::context::Context;
 use super::error::Error;
 use super::kinds::Kind;
@@ -74,14 +74,8 @@ pub(super) async fn controller(
         };
         // Metadata only: which policies a target concerns is in its name, and a change to its
         // annotations is what a reconcile repairs. The watch fills `ctx.targets` on the way.
-        let stream = watcher(kind.metadata_all(&client), watcher::Config::default())
-            .default_backoff()
-            .filter_map(move |event| {
-                std::future::ready(match event {
-                    Ok(event) => observer.targets.observe(&kind, event).map(Ok),
-                    Err(e) => Some(Err(e)),
-                })
-            });
+        let take = move |event| observer.targets.observe(&kind, event);
+        let stream = cache::watch_into(&client, &kind, watcher::Config::default(), take);
         controller = controller.watches_stream_with(stream, mapper, kind.api_resource());
     }
     if let Some(queue) = sync_requests {

@@ -6,7 +6,7 @@
 //! the two years the compiler looks at, a zone changes its offset a handful of times, so those
 //! changes are read once and every conversion is a search among them.
 
-use jiff::tz::{Offset, TimeZone};
+use jiff::tz::{AmbiguousOffset, Offset, TimeZone};
 use jiff::{SignedDuration, Timestamp, civil};
 
 /// How a wall-clock time of a zone maps to instants.
@@ -84,12 +84,7 @@ impl ZoneSpan {
     /// Whether the clocks show `wall` once, twice or never.
     pub fn wall(&self, wall: civil::DateTime) -> Wall {
         if wall < self.inside.0 || wall > self.inside.1 {
-            let ambiguous = self.zone.to_ambiguous_timestamp(wall);
-            return match ambiguous.offset() {
-                jiff::tz::AmbiguousOffset::Unambiguous { .. } => Wall::Once,
-                jiff::tz::AmbiguousOffset::Fold { .. } => Wall::Twice,
-                jiff::tz::AmbiguousOffset::Gap { .. } => Wall::Never,
-            };
+            return by_jiff(&self.zone, wall);
         }
         for &(old, new) in &self.walls {
             if new > old && old <= wall && wall < new {
@@ -103,9 +98,17 @@ impl ZoneSpan {
     }
 }
 
+/// How the clocks of `zone` show `wall`, as jiff finds it (outside a span, and the tests' oracle).
+fn by_jiff(zone: &TimeZone, wall: civil::DateTime) -> Wall {
+    match zone.to_ambiguous_timestamp(wall).offset() {
+        AmbiguousOffset::Unambiguous { .. } => Wall::Once,
+        AmbiguousOffset::Fold { .. } => Wall::Twice,
+        AmbiguousOffset::Gap { .. } => Wall::Never,
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use jiff::tz::AmbiguousOffset;
     use proptest::prelude::*;
 
     use super::*;
@@ -124,14 +127,6 @@ mod tests {
         "Etc/GMT+12",
         "Etc/GMT-14",
     ];
-
-    fn jiff_wall(zone: &TimeZone, wall: civil::DateTime) -> Wall {
-        match zone.to_ambiguous_timestamp(wall).offset() {
-            AmbiguousOffset::Unambiguous { .. } => Wall::Once,
-            AmbiguousOffset::Fold { .. } => Wall::Twice,
-            AmbiguousOffset::Gap { .. } => Wall::Never,
-        }
-    }
 
     proptest! {
         /// Over any two years and a bit from 2005 to 2045, and a little beyond both ends, the
@@ -156,12 +151,12 @@ mod tests {
             for at in instants {
                 let wall = at.to_zoned(zone.clone()).datetime();
                 prop_assert_eq!(span.civil(at), wall, "{}", at);
-                prop_assert_eq!(span.wall(wall), jiff_wall(&zone, wall), "{}", wall);
-                let once = (jiff_wall(&zone, wall) == Wall::Once).then_some(wall);
+                prop_assert_eq!(span.wall(wall), by_jiff(&zone, wall), "{}", wall);
+                let once = (by_jiff(&zone, wall) == Wall::Once).then_some(wall);
                 prop_assert_eq!(span.civil_once(at), once, "{}", at);
                 // Wall-clock times that no instant shows here: those the clocks skip.
                 let shifted = wall + SignedDuration::from_mins(37);
-                prop_assert_eq!(span.wall(shifted), jiff_wall(&zone, shifted), "{}", shifted);
+                prop_assert_eq!(span.wall(shifted), by_jiff(&zone, shifted), "{}", shifted);
             }
         }
     }
