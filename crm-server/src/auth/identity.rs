@@ -67,6 +67,9 @@ pub struct Identity {
     pub roles: BTreeSet<UserRole>,
     pub territories: Vec<String>,
     pub chains: Vec<Uuid>,
+    /// The token's `exp` (seconds since the epoch): what a long-lived request, such as a live
+    /// stream, must not outlast. `None` only for identities not made from a token.
+    pub expires_at: Option<i64>,
 }
 
 /// Why a token's claims do not make an identity.
@@ -74,6 +77,10 @@ pub struct Identity {
 pub enum ClaimError {
     #[error("the token has no subject")]
     NoSubject,
+    /// The subject reaches SQL (the scope, audit rows, idempotency keys); PostgreSQL text cannot
+    /// hold NUL, and control characters have no place in a user id or a log line.
+    #[error("the token's subject contains a control character")]
+    ControlInSubject,
     #[error("the claim `{0}` is not a list of strings")]
     NotAList(String),
     #[error("`{0}` in the territories claim is not a territory code")]
@@ -90,6 +97,9 @@ impl Identity {
             .filter(|s| !s.is_empty() && s.len() <= 255)
             .ok_or(ClaimError::NoSubject)?
             .to_owned();
+        if subject.chars().any(char::is_control) {
+            return Err(ClaimError::ControlInSubject);
+        }
         let roles = strings(claims, &names.roles)?.iter().filter_map(|r| UserRole::parse(r)).collect();
         let mut territories = Vec::new();
         for territory in strings(claims, &names.territories)? {
@@ -106,7 +116,9 @@ impl Identity {
         territories.dedup();
         chains.sort();
         chains.dedup();
-        Ok(Identity { subject, roles, territories, chains })
+        let expires_at =
+            claims.get("exp").and_then(|exp| exp.as_i64().or_else(|| exp.as_f64().map(|f| f as i64)));
+        Ok(Identity { subject, roles, territories, chains, expires_at })
     }
 
     pub fn has(&self, role: UserRole) -> bool {
@@ -179,6 +191,21 @@ mod tests {
             Identity::from_claims(&json!({"sub": "u", "roles": {"admin": true}}), &names),
             Err(ClaimError::NotAList("roles".into()))
         );
+    }
+
+    proptest::proptest! {
+        /// No subject with a control character (NUL above all: PostgreSQL text cannot hold it)
+        /// becomes an identity; every other subject of 1 to 255 bytes does, unchanged.
+        #[test]
+        fn a_subject_with_a_control_character_is_refused(prefix in "\\PC{0,20}", control in "\\p{Cc}", suffix in "\\PC{0,20}") {
+            let names = ClaimNames::default();
+            let bad = format!("{prefix}{control}{suffix}");
+            proptest::prop_assert_eq!(Identity::from_claims(&json!({"sub": bad}), &names), Err(ClaimError::ControlInSubject));
+            let good = format!("{prefix}{suffix}");
+            if !good.is_empty() {
+                proptest::prop_assert_eq!(Identity::from_claims(&json!({"sub": good.clone()}), &names).map(|i| i.subject), Ok(good));
+            }
+        }
     }
 
     #[test]

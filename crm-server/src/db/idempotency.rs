@@ -18,6 +18,9 @@ pub struct KeyRef<'a> {
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct Stored {
     pub fingerprint: Vec<u8>,
+    /// [`crate::db::scope::Scope::fingerprint`] of the caller that made the outcome; `None` on
+    /// rows from binaries before it was kept.
+    pub scope_fingerprint: Option<Vec<u8>>,
     pub status: i16,
     /// `[[name, value], ...]`
     pub headers: Value,
@@ -40,7 +43,7 @@ pub async fn try_lock(conn: &mut PgConnection, key: &KeyRef<'_>) -> sqlx::Result
 /// The outcome stored for the key, unless it has expired.
 pub async fn find(conn: &mut PgConnection, key: &KeyRef<'_>) -> sqlx::Result<Option<Stored>> {
     sqlx::query_as(
-        "SELECT fingerprint, status, headers, body FROM idempotency_key
+        "SELECT fingerprint, scope_fingerprint, status, headers, body FROM idempotency_key
           WHERE owner_subject = $1 AND request = $2 AND key = $3 AND expires_at > now()",
     )
     .bind(key.owner)
@@ -64,13 +67,15 @@ pub async fn store(
         .execute(&mut *conn)
         .await?;
     sqlx::query(
-        "INSERT INTO idempotency_key (owner_subject, request, key, fingerprint, status, headers, body, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, now() + $8)",
+        "INSERT INTO idempotency_key
+                (owner_subject, request, key, fingerprint, scope_fingerprint, status, headers, body, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now() + $9)",
     )
     .bind(key.owner)
     .bind(key.request)
     .bind(key.key)
     .bind(&outcome.fingerprint)
+    .bind(&outcome.scope_fingerprint)
     .bind(outcome.status)
     .bind(&outcome.headers)
     .bind(&outcome.body)

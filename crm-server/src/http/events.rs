@@ -113,7 +113,9 @@ pub struct StreamQuery {
 }
 
 /// A live feed of published events as Server-Sent Events (`id:` is the position, `event:` the
-/// type, `data:` the CloudEvent), for the cockpit. Resumes after `Last-Event-ID`.
+/// type, `data:` the CloudEvent), for the cockpit. Resumes after `Last-Event-ID`. The stream ends
+/// when the bearer token it was opened with expires (its `exp` plus the server's leeway, 30 s by
+/// default); reconnect with a fresh token and `Last-Event-ID` to go on without a gap.
 #[utoipa::path(get, path = "/events/stream", tag = "events", params(StreamQuery,
     ("Last-Event-ID" = Option<i64>, Header, description = "The last position received, to resume after")),
     responses(
@@ -150,13 +152,15 @@ async fn stream(
         }
     };
     let published = state.published.subscribe();
+    let expires = token_deadline(&caller, state.verifier.leeway);
     let events = futures::stream::unfold(
         (state, caller, types, after, published, Vec::<StoredEvent>::new()),
-        |(state, caller, types, mut after, mut published, mut pending)| async move {
+        move |(state, caller, types, mut after, mut published, mut pending)| async move {
             loop {
-                // The server is shutting down: end the stream (the client reconnects elsewhere
-                // with Last-Event-ID).
-                if *state.stopping.borrow() {
+                // The server is shutting down, or the token the stream was opened with has
+                // expired: end the stream (the client reconnects, elsewhere or with a fresh
+                // token, after its Last-Event-ID and loses nothing).
+                if *state.stopping.borrow() || tokio::time::Instant::now() >= expires {
                     return None;
                 }
                 if let Some(event) = (!pending.is_empty()).then(|| pending.remove(0)) {
@@ -178,6 +182,7 @@ async fn stream(
                         tokio::select! {
                             _ = tokio::time::timeout(STREAM_POLL, published.changed()) => {}
                             _ = stopping.wait_for(|stopping| *stopping) => {}
+                            () = tokio::time::sleep_until(expires) => {}
                         }
                     }
                     Err(error) => {
@@ -189,6 +194,20 @@ async fn stream(
         },
     );
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}
+
+/// When a stream opened by `caller` must end: at its token's `exp` plus the leeway the verifier
+/// grants, the moment the same token would no longer be let in. A token without `exp` (none the
+/// verifier accepts) ends it at once.
+fn token_deadline(caller: &Caller, leeway: Duration) -> tokio::time::Instant {
+    let now = tokio::time::Instant::now();
+    let Some(exp) = caller.identity.expires_at else {
+        return now;
+    };
+    let now_unix = time::OffsetDateTime::now_utc().unix_timestamp();
+    let left = exp.saturating_add(leeway.as_secs() as i64).saturating_sub(now_unix).max(0);
+    // Bounded so that the addition cannot overflow an Instant.
+    now + Duration::from_secs(left.min(i64::from(u32::MAX)) as u64)
 }
 
 /// An event another system sends: CloudEvents 1.0 JSON of a type this server consumes.

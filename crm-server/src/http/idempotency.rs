@@ -16,6 +16,15 @@
 //! `Idempotent-Replayed: true`. Only successful outcomes are stored: an error rolls the transaction
 //! back, and a retry runs the request again. Keys expire after `--idempotency-ttl` and are purged
 //! by the background jobs.
+//!
+//! The body's fingerprint is taken over its canonical JSON (members sorted by name, no
+//! whitespace), so a client that re-encodes an equal body for its retry (another member order,
+//! pretty-printed) gets the stored reply; a body that is not JSON is fingerprinted as its bytes.
+//!
+//! A stored outcome is bound to the caller's scope as well as to its subject: it is replayed only
+//! to a token with the same roles, territories and chains. A retry with the same subject but other
+//! access rights (narrower after a role change, say) is refused with a 422 rather than handed a
+//! reply it might not be allowed to read, and rather than run again and perhaps create twice.
 
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRequestParts, Request, State};
@@ -128,12 +137,55 @@ pub async fn fingerprint(State(state): State<AppState>, req: Request, next: Next
         Ok(bytes) => bytes,
         Err(_) => return Error::PayloadTooLarge { limit: state.http.body_limit }.into_response(),
     };
-    let digest = ring::digest::digest(&ring::digest::SHA256, &bytes);
-    let mut fingerprint = [0u8; 32];
-    fingerprint.copy_from_slice(digest.as_ref());
+    let fingerprint = body_fingerprint(&bytes);
     let mut req = Request::from_parts(parts, Body::from(bytes));
     req.extensions_mut().insert(Keyed { key, request, fingerprint });
     next.run(req).await
+}
+
+/// SHA-256 of the body's canonical JSON, or of its bytes when it is not JSON.
+fn body_fingerprint(bytes: &[u8]) -> [u8; 32] {
+    let mut canonical = Vec::with_capacity(bytes.len());
+    let hashed: &[u8] = match serde_json::from_slice::<Value>(bytes) {
+        Ok(value) if write_canonical(&value, &mut canonical).is_ok() => &canonical,
+        _ => bytes,
+    };
+    let mut fingerprint = [0u8; 32];
+    fingerprint.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, hashed).as_ref());
+    fingerprint
+}
+
+/// `value` as JSON with every object's members sorted by name and no whitespace. (Not the whole
+/// of RFC 8785: numbers keep the form serde_json reads them in, so `1` and `1.0` differ.)
+fn write_canonical(value: &Value, out: &mut Vec<u8>) -> serde_json::Result<()> {
+    match value {
+        Value::Object(members) => {
+            let mut members: Vec<(&String, &Value)> = members.iter().collect();
+            members.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            out.push(b'{');
+            for (i, (name, member)) in members.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                serde_json::to_writer(&mut *out, name)?;
+                out.push(b':');
+                write_canonical(member, out)?;
+            }
+            out.push(b'}');
+        }
+        Value::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_canonical(item, out)?;
+            }
+            out.push(b']');
+        }
+        scalar => serde_json::to_writer(&mut *out, scalar)?,
+    }
+    Ok(())
 }
 
 /// What a handler answers, in a form that can be stored and replayed.
@@ -160,7 +212,7 @@ impl Reply {
         Ok((header::LOCATION, HeaderValue::try_from(path).map_err(anyhow::Error::from)?))
     }
 
-    fn to_stored(&self, fingerprint: &[u8; 32]) -> Stored {
+    fn to_stored(&self, fingerprint: &[u8; 32], scope: &[u8; 32]) -> Stored {
         let headers: Vec<Value> = self
             .headers
             .iter()
@@ -168,6 +220,7 @@ impl Reply {
             .collect();
         Stored {
             fingerprint: fingerprint.to_vec(),
+            scope_fingerprint: Some(scope.to_vec()),
             status: self.status.as_u16() as i16,
             headers: Value::Array(headers),
             body: self.body.to_vec(),
@@ -254,6 +307,14 @@ impl Idempotency {
         }
         match idempotency::find(tx, &key).await? {
             None => Ok(None),
+            Some(stored) if stored.scope_fingerprint.as_deref() != Some(&caller.scope.fingerprint()[..]) => {
+                Err(Error::Unprocessable(vec![FieldError::parameter(
+                    "Idempotency-Key",
+                    "this key was used by a token with other access rights (roles, territories or chains); \
+                     its outcome is replayed only to the same access rights: read the resource instead, \
+                     or use a new key for a new request",
+                )]))
+            }
             Some(stored) if stored.fingerprint != keyed.fingerprint => {
                 Err(Error::Unprocessable(vec![FieldError::parameter(
                     "Idempotency-Key",
@@ -272,7 +333,7 @@ impl Idempotency {
         reply: Reply,
     ) -> Result<Reply, Error> {
         if let Some(keyed) = &self.keyed {
-            let stored = reply.to_stored(&keyed.fingerprint);
+            let stored = reply.to_stored(&keyed.fingerprint, &caller.scope.fingerprint());
             idempotency::store(&mut tx, &Self::key(keyed, caller), &stored, self.ttl).await?;
         }
         tx.commit().await?;
@@ -297,7 +358,62 @@ mod tests {
         assert!(parse_key("k".repeat(255).as_bytes()).is_ok());
     }
 
+    /// Any JSON value: scalars, and arrays and objects of them, a few levels deep.
+    fn json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|n| json!(n)),
+            (-1.0e6f64..1.0e6).prop_map(|f| json!(f)),
+            "\\PC{0,8}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                proptest::collection::btree_map("[a-z]{1,3}", inner, 0..4)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// `value` as a client might send it: members in reverse order, spaces and newlines around
+    /// every token.
+    fn reencoded(value: &Value) -> String {
+        match value {
+            Value::Object(members) => {
+                let mut members: Vec<_> = members.iter().collect();
+                members.sort_by(|a, b| b.0.cmp(a.0));
+                let inner: Vec<String> = members
+                    .into_iter()
+                    .map(|(k, v)| format!("\n  {} :\t{} ", json!(k), reencoded(v)))
+                    .collect();
+                format!("{{ {} }}", inner.join(" ,"))
+            }
+            Value::Array(items) => {
+                format!("[ {} ]", items.iter().map(reencoded).collect::<Vec<_>>().join(" , "))
+            }
+            scalar => scalar.to_string(),
+        }
+    }
+
+    #[test]
+    fn a_body_that_is_not_json_is_fingerprinted_as_its_bytes() {
+        assert_ne!(body_fingerprint(b"{not json"), body_fingerprint(b"{not  json"));
+        assert_eq!(body_fingerprint(b"{not json"), body_fingerprint(b"{not json"));
+    }
+
     proptest! {
+        /// An equal JSON body re-encoded (member order, whitespace) has the same fingerprint; a
+        /// body with any other value has another.
+        #[test]
+        fn equal_json_bodies_share_a_fingerprint_and_others_do_not(value in json(), other in json()) {
+            let compact = serde_json::to_vec(&value).unwrap();
+            prop_assert_eq!(body_fingerprint(&compact), body_fingerprint(reencoded(&value).as_bytes()));
+            if other != value {
+                prop_assert_ne!(body_fingerprint(&compact), body_fingerprint(&serde_json::to_vec(&other).unwrap()));
+            }
+        }
+
         /// Any key of visible ASCII survives quoting as a structured-field string.
         #[test]
         fn a_quoted_key_parses_back_to_itself(key in "[ -~]{1,255}") {

@@ -52,14 +52,33 @@ impl TestApp {
         extra: Router<AppState>,
         verifier: Option<Verifier>,
     ) -> TestApp {
+        TestApp::spawn_inner(http, extra, |key| match verifier {
+            Some(verifier) => verifier,
+            None => key.verifier(ClaimNames::default()).expect("a verifier"),
+        })
+        .await
+    }
+
+    /// Trusting the test key with `leeway` for `exp` and `nbf` instead of the default 30 s: for
+    /// tests of what happens when a token expires.
+    pub async fn spawn_with_leeway(leeway: Duration) -> TestApp {
+        TestApp::spawn_inner(HttpArgs::default(), Router::new(), |key| Verifier {
+            leeway,
+            ..key.verifier(ClaimNames::default()).expect("a verifier")
+        })
+        .await
+    }
+
+    async fn spawn_inner(
+        http: HttpArgs,
+        extra: Router<AppState>,
+        verifier: impl FnOnce(&DevKey) -> Verifier,
+    ) -> TestApp {
         let db = TestDb::new().await;
         let (log_filter, guard) = log_filter();
         let key_dir = tempfile::tempdir().expect("a folder for the test key");
         let key = DevKey::load_or_create(key_dir.path()).expect("a test key");
-        let verifier = match verifier {
-            Some(verifier) => verifier,
-            None => key.verifier(ClaimNames::default()).expect("a verifier"),
-        };
+        let verifier = verifier(&key);
         let pool = sqlx::postgres::PgPoolOptions::new()
             .max_connections(5)
             .connect(&db.app_url)

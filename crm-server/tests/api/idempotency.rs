@@ -45,6 +45,53 @@ async fn a_retry_after_completion_replays_the_stored_response() {
     assert_eq!(customers(&app).await, 2);
 }
 
+/// A stored outcome belongs to the subject *and* the access rights it was made with: the same
+/// subject with a narrower token gets no stored reply it could not read directly, and the request
+/// does not run twice either. The same rights listed in another order are the same rights.
+#[tokio::test]
+async fn a_replay_is_refused_to_the_same_subject_with_other_access_rights() {
+    let app = TestApp::spawn().await;
+    let wide = format!("Bearer {}", app.token("lead", &[UserRole::TeamLead], &["BY", "NRW"], &[]));
+    let first = post(&app, &wide, "k-scope", BODY).await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.text());
+    let id = first.json()["id"].as_str().unwrap().to_owned();
+
+    let narrow = format!("Bearer {}", app.token("lead", &[UserRole::TeamLead], &["NRW"], &[]));
+    let direct = app.send(Method::GET, &format!("/customers/{id}"), &[("authorization", &narrow)], "").await;
+    assert!(!direct.status.is_success(), "the narrower token cannot read the customer directly");
+    let again = post(&app, &narrow, "k-scope", BODY).await;
+    let problem = again.problem(StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(problem["errors"][0]["parameter"], "Idempotency-Key", "{problem}");
+    assert!(!again.text().contains(&id), "nothing of the stored reply: {}", again.text());
+    assert_eq!(again.header("idempotent-replayed"), None);
+    assert_eq!(customers(&app).await, 1, "and the request did not run again");
+
+    let same = format!("Bearer {}", app.token("lead", &[UserRole::TeamLead], &["NRW", "BY"], &[]));
+    let replay = post(&app, &same, "k-scope", BODY).await;
+    assert_eq!(replay.status, StatusCode::CREATED, "{}", replay.text());
+    assert_eq!(replay.header("idempotent-replayed"), Some("true"));
+    assert_eq!(replay.body, first.body);
+}
+
+/// The fingerprint is taken over the body's canonical JSON: a retry that re-encodes an equal
+/// body (another member order, whitespace) replays; one with another value is a 422.
+#[tokio::test]
+async fn an_equal_body_encoded_differently_replays() {
+    let app = TestApp::spawn().await;
+    let auth = format!("Bearer {}", app.token("lead", &[UserRole::TeamLead], &["BY"], &[]));
+    let first = post(&app, &auth, "k-canon", BODY).await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.text());
+    let reordered =
+        "{\n  \"territory\" : \"BY\",\n  \"segment\": \"RESTAURANT\",\t\"name\": \"Gasthof Krone\"\n}";
+    let again = post(&app, &auth, "k-canon", reordered).await;
+    assert_eq!(again.status, StatusCode::CREATED, "{}", again.text());
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!(again.body, first.body);
+    let other = post(&app, &auth, "k-canon", &reordered.replace("BY", "BE")).await;
+    other.problem(StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(customers(&app).await, 1);
+}
+
 #[tokio::test]
 async fn a_failed_request_is_not_stored_and_its_retry_runs_again() {
     let app = TestApp::spawn().await;

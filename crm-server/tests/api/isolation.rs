@@ -263,6 +263,7 @@ async fn database_alone_enforces(app: &TestApp, model: &Model<'_>, customers: &[
         roles: model.user.roles.clone(),
         territories: model.user.territories.iter().map(|t| t.to_string()).collect(),
         chains: model.user.chains.iter().map(|i| model.chain_ids[*i]).collect(),
+        expires_at: None,
     };
     let pool = sqlx::PgPool::connect(&app.db.app_url).await.unwrap();
     let mut tx = scope::begin(&pool, &identity.scope()).await.unwrap();

@@ -1,25 +1,23 @@
-//! The relay and its readers: publishing in an order no reader can skip, replay and the live
-//! stream under the caller's scope, inbound events and the automations (once per event), dead
-//! letters and re-drive, retention that waits for the consumers, and the outbox metrics.
+//! The relay and its readers: publishing in an order no reader can skip, replay under the
+//! caller's scope, inbound events and the automations (once per event), dead letters and
+//! re-drive, retention that waits for the consumers, and the outbox metrics. The live stream has
+//! its own file.
 
-use std::time::Duration;
-
-use axum::http::{Method, Request, StatusCode};
+use axum::http::{Method, StatusCode};
 use crm_server::auth::UserRole;
 use crm_server::outbox::consumer::{self, ConsumerOptions, Handler, Step};
 use crm_server::outbox::{self, Actor, ActorKind, EventType, NewEvent, Origin, StoredEvent, relay};
 use crm_server::testing::TestApp;
-use http_body_util::{BodyExt, Full};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::customers::{create, loewen};
 
-fn origin() -> Origin {
+pub fn origin() -> Origin {
     Origin { actor: Actor { kind: ActorKind::System, id: "test".into() }, correlation_id: None }
 }
 
-fn bounce(customer: Uuid) -> NewEvent {
+pub fn bounce(customer: Uuid) -> NewEvent {
     NewEvent {
         event_type: EventType::CustomerContactabilityChanged,
         subject: customer.to_string(),
@@ -29,7 +27,7 @@ fn bounce(customer: Uuid) -> NewEvent {
     }
 }
 
-async fn customer(app: &TestApp) -> Uuid {
+pub async fn customer(app: &TestApp) -> Uuid {
     create(app, loewen()).await["id"].as_str().unwrap().parse().unwrap()
 }
 
@@ -250,71 +248,6 @@ async fn replay_pages_through_the_log_for_whoever_can_read_the_customer() {
     app.get("/events/replay?after=-1").await.problem(StatusCode::BAD_REQUEST);
 }
 
-/// Reads server-sent events from `path` until `count` have arrived: (id, event, data).
-async fn read_stream(
-    app: &TestApp,
-    path: &str,
-    last_event_id: Option<&str>,
-    count: usize,
-) -> Vec<(String, String, Value)> {
-    let client =
-        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http();
-    let mut request = Request::get(app.url(path))
-        .header("authorization", format!("Bearer {}", app.token("admin", &[UserRole::Admin], &[], &[])));
-    if let Some(id) = last_event_id {
-        request = request.header("last-event-id", id);
-    }
-    let response = client.request(request.body(Full::new(axum::body::Bytes::new())).unwrap()).await.unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    assert_eq!(response.headers()["content-type"], "text/event-stream");
-    let mut body = response.into_body();
-    let mut text = String::new();
-    let mut events = Vec::new();
-    while events.len() < count {
-        let frame =
-            tokio::time::timeout(Duration::from_secs(10), body.frame()).await.expect("an event in time");
-        let Some(Ok(frame)) = frame else { panic!("the stream ended") };
-        if let Some(data) = frame.data_ref() {
-            text.push_str(&String::from_utf8_lossy(data));
-        }
-        while let Some(end) = text.find("\n\n") {
-            let block: String = text.drain(..end + 2).collect();
-            let field = |name: &str| {
-                block.lines().find_map(|l| l.strip_prefix(&format!("{name}:")).map(|v| v.trim().to_owned()))
-            };
-            if let (Some(id), Some(event), Some(data)) = (field("id"), field("event"), field("data")) {
-                events.push((id, event, serde_json::from_str(&data).unwrap()));
-            }
-        }
-    }
-    events
-}
-
-#[tokio::test]
-async fn the_live_stream_delivers_new_events_and_resumes_after_the_last_id() {
-    let app = TestApp::spawn().await;
-    let id = customer(&app).await;
-    app.relay_all().await; // customer.created: position 1, before the stream starts
-    let reader = read_stream(&app, "/events/stream", None, 2);
-    let writer = async {
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        for _ in 0..2 {
-            let mut tx = app.db.pool.begin().await.unwrap();
-            outbox::enqueue(&mut tx, &origin(), bounce(id)).await.unwrap();
-            tx.commit().await.unwrap();
-        }
-        app.relay_all().await;
-    };
-    let (events, ()) = tokio::join!(reader, writer);
-    let ids: Vec<&str> = events.iter().map(|(id, ..)| id.as_str()).collect();
-    assert_eq!(ids, ["2", "3"], "only what was published after the stream began");
-    assert_eq!(events[0].1, "customer.contactability.changed");
-    assert_eq!(events[0].2["position"], 2);
-
-    let resumed = read_stream(&app, "/events/stream", Some("1"), 2).await;
-    assert_eq!(resumed.iter().map(|(id, ..)| id.as_str()).collect::<Vec<_>>(), ["2", "3"]);
-}
-
 fn inbound(source: &str, id: &str, event_type: &str, data: Value) -> Value {
     json!({"specversion": "1.0", "id": id, "source": source, "type": event_type, "datacontenttype": "application/json",
            "time": "2026-12-01T10:00:00Z", "data": data})
@@ -532,24 +465,4 @@ async fn outbox_metrics_show_the_backlog_and_the_consumers() {
     ] {
         assert!(metrics.contains(name), "{name} missing from\n{metrics}");
     }
-}
-
-/// A shutdown ends the live streams, so the server drains at once instead of waiting for them
-/// until its timeout (30 s).
-#[tokio::test]
-async fn a_shutdown_ends_the_live_streams() {
-    let app = TestApp::spawn().await;
-    let client =
-        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http();
-    let request = Request::get(app.url("/events/stream"))
-        .header("authorization", format!("Bearer {}", app.token("admin", &[UserRole::Admin], &[], &[])))
-        .body(Full::new(axum::body::Bytes::new()))
-        .unwrap();
-    let response = client.request(request).await.unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let reader = tokio::spawn(async move { response.into_body().collect().await.is_ok() });
-    let started = std::time::Instant::now();
-    tokio::time::timeout(Duration::from_secs(10), app.shutdown()).await.expect("a prompt shutdown").unwrap();
-    assert!(started.elapsed() < Duration::from_secs(10));
-    assert!(tokio::time::timeout(Duration::from_secs(5), reader).await.expect("the stream ended").unwrap());
 }

@@ -562,6 +562,7 @@ async fn the_database_alone_keeps_the_settings_tables_to_admins_and_the_platform
         roles: roles.iter().copied().collect(),
         territories: vec!["BY".into()],
         chains: vec![],
+        expires_at: None,
     };
     let tables = ["setting", "setting_history", "setting_scope", "setting_version"];
     for (roles, sees) in [

@@ -321,6 +321,7 @@ async fn the_database_alone_keeps_reports_appended_by_admins_and_the_platform_un
         roles: roles.iter().copied().collect(),
         territories: vec!["BY".into()],
         chains: vec![],
+        expires_at: None,
     };
     let insert = |actor: &str| {
         format!(
