@@ -111,28 +111,6 @@ fn describe(title: Option<&str>, detail: Option<&str>) -> String {
 }
 
 impl CrmError {
-    /// The reason of the status condition that reports this failure:
-    ///
-    /// | reason | when |
-    /// | --- | --- |
-    /// | `CrmUnreachable` | no connection; or a 502, 503 or 504 (the CRM or the gateway before it is down) |
-    /// | `CrmTimeout` | no complete answer in time |
-    /// | `CrmUnauthorized` | 401 or 403: the token is refused or lacks the `platform` role |
-    /// | `CrmRejected` | any other error status, e.g. a 400 or 422 for a request the CRM refuses |
-    /// | `CrmBadAnswer` | an answer the operator does not understand |
-    /// | `CrmMisconfigured` | a bad base URL, an unreadable or empty token file |
-    pub fn reason(&self) -> &'static str {
-        match self {
-            CrmError::Unreachable(_) => "CrmUnreachable",
-            CrmError::Timeout => "CrmTimeout",
-            CrmError::Status { status: 401 | 403, .. } => "CrmUnauthorized",
-            CrmError::Status { status: 502..=504, .. } => "CrmUnreachable",
-            CrmError::Status { .. } => "CrmRejected",
-            CrmError::Decode(_) => "CrmBadAnswer",
-            CrmError::Config(_) => "CrmMisconfigured",
-        }
-    }
-
     /// Whether trying again later, unchanged, may succeed: an outage, a timeout, a server error,
     /// a conflict with a request still in flight, or too many requests. The others need a change
     /// (of the token, the configuration, the operator or the CRM).
@@ -534,6 +512,11 @@ mod tests {
 
     const OPERATOR: &str = "system:serviceaccount:freshplan:operator";
 
+    /// The reason of the status condition that reports `error`.
+    fn reason(error: &CrmError) -> &'static str {
+        crate::controller::reason::Reason::from(error).as_str()
+    }
+
     fn token(app: &TestApp, subject: &str, role: UserRole) -> String {
         app.token(subject, &[role], &[], &[])
     }
@@ -710,7 +693,7 @@ mod tests {
         let page = app.get("/settings/sync-reports?policy=crm/acme").await.json();
         assert_eq!(page["items"].as_array().map(Vec::len), Some(1), "{page}");
         let read = crm.effective("acme", None).await.unwrap_err();
-        assert_eq!(read.reason(), "CrmUnreachable", "{read}");
+        assert_eq!(reason(&read), "CrmUnreachable", "{read}");
     }
 
     #[tokio::test]
@@ -756,7 +739,7 @@ mod tests {
         let forged = client_at(base.clone(), Token::Static("not-a-jwt".into()), Duration::from_secs(10));
         let err = forged.effective("acme", None).await.unwrap_err();
         assert!(matches!(err, CrmError::Status { status: 401, .. }), "{err:?}");
-        assert_eq!(err.reason(), "CrmUnauthorized");
+        assert_eq!(reason(&err), "CrmUnauthorized");
         assert!(!err.is_transient());
         let CrmError::Status { problem_title, detail, .. } = &err else { unreachable!() };
         assert_eq!(problem_title.as_deref(), Some("Unauthorized"));
@@ -770,10 +753,10 @@ mod tests {
             rep.report(&report(1, Outcome::Applied)).await.unwrap_err(),
         ] {
             assert!(matches!(err, CrmError::Status { status: 403, .. }), "{err:?}");
-            assert_eq!(err.reason(), "CrmUnauthorized");
+            assert_eq!(reason(&err), "CrmUnauthorized");
         }
         let bad = operator(&app).effective("ACME", None).await.unwrap_err();
-        assert_eq!((bad.reason(), bad.is_transient()), ("CrmRejected", false), "{bad}");
+        assert_eq!((reason(&bad), bad.is_transient()), ("CrmRejected", false), "{bad}");
     }
 
     #[tokio::test]
@@ -784,11 +767,11 @@ mod tests {
         let err = crm.effective("acme", None).await.unwrap_err();
         assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
         assert!(matches!(err, CrmError::Unreachable(_)), "{err:?}");
-        assert_eq!(err.reason(), "CrmUnreachable");
+        assert_eq!(reason(&err), "CrmUnreachable");
         assert!(err.is_transient());
         assert!(err.to_string().to_lowercase().contains("refused"), "{err}");
         let err = crm.report(&report(1, Outcome::Applied)).await.unwrap_err();
-        assert_eq!(err.reason(), "CrmUnreachable");
+        assert_eq!(reason(&err), "CrmUnreachable");
     }
 
     #[tokio::test]
@@ -809,9 +792,9 @@ mod tests {
         let took = started.elapsed();
         assert!(matches!(err, CrmError::Timeout), "{err:?}");
         assert!(took >= timeout && took < Duration::from_secs(3), "took {took:?}");
-        assert_eq!((err.reason(), err.is_transient()), ("CrmTimeout", true));
+        assert_eq!((reason(&err), err.is_transient()), ("CrmTimeout", true));
         let err = crm.report(&report(1, Outcome::Applied)).await.unwrap_err();
-        assert_eq!(err.reason(), "CrmTimeout");
+        assert_eq!(reason(&err), "CrmTimeout");
         silent.abort();
     }
 
@@ -823,11 +806,11 @@ mod tests {
         let crm = client_at(app.url(""), Token::File(path.clone()), Duration::from_secs(10));
 
         let err = crm.effective("acme", None).await.unwrap_err();
-        assert_eq!(err.reason(), "CrmMisconfigured", "{err}");
+        assert_eq!(reason(&err), "CrmMisconfigured", "{err}");
         assert!(err.to_string().contains("token"), "{err}");
 
         std::fs::write(&path, "not-a-jwt\n").unwrap();
-        assert_eq!(crm.effective("acme", None).await.unwrap_err().reason(), "CrmUnauthorized");
+        assert_eq!(reason(&crm.effective("acme", None).await.unwrap_err()), "CrmUnauthorized");
 
         // A rotated token, as the kubelet writes it: trailing newline and all.
         std::fs::write(&path, format!("{}\n", token(&app, OPERATOR, UserRole::Platform))).unwrap();
@@ -839,7 +822,7 @@ mod tests {
         assert!(matches!(err, CrmError::Status { status: 403, .. }), "{err:?}");
 
         std::fs::write(&path, "  \n").unwrap();
-        assert_eq!(crm.effective("acme", None).await.unwrap_err().reason(), "CrmMisconfigured");
+        assert_eq!(reason(&crm.effective("acme", None).await.unwrap_err()), "CrmMisconfigured");
     }
 
     #[test]
@@ -891,7 +874,7 @@ mod tests {
     fn an_answer_of_another_shape_is_a_bad_answer_naming_where() {
         let extra = br#"{"tenant": "acme", "org": null, "version": 1, "settings": {}, "tenants": []}"#;
         let err = decode::<EffectiveSettings>(extra).unwrap_err();
-        assert_eq!(err.reason(), "CrmBadAnswer");
+        assert_eq!(reason(&err), "CrmBadAnswer");
         assert!(err.to_string().contains("tenants"), "{err}");
         let nested = br#"{"tenant": "acme", "org": null, "version": 1,
                           "settings": {"gateway.rateLimit": {"value": 1, "scope": "global"}}}"#;
@@ -915,7 +898,7 @@ mod tests {
             CrmError::Config("x".into()),
         ]
         .iter()
-        .map(CrmError::reason)
+        .map(reason)
         .collect();
         assert_eq!(
             reasons,
@@ -951,12 +934,12 @@ mod tests {
         };
         for base in ["crm:8080", "ftp://crm", "http://", "http://crm?x=1", "not a url"] {
             let err = CrmClient::new(config(base, Token::Static("t".into()))).unwrap_err();
-            assert_eq!(err.reason(), "CrmMisconfigured", "{base}");
+            assert_eq!(reason(&err), "CrmMisconfigured", "{base}");
             let command = CrmConfig {
                 command_url: Some(base.into()),
                 ..config("http://crm", Token::Static("t".into()))
             };
-            assert_eq!(CrmClient::new(command).unwrap_err().reason(), "CrmMisconfigured", "{base}");
+            assert_eq!(reason(&CrmClient::new(command).unwrap_err()), "CrmMisconfigured", "{base}");
         }
         assert!(CrmClient::new(config("http://crm:8080", Token::Static(" ".into()))).is_err());
         assert!(

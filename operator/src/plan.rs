@@ -74,6 +74,62 @@ impl Generated {
     }
 }
 
+/// Why a plan holds, most fundamental first: a controller names the first kind among a plan's
+/// problems (its own spec before its calendars, a missing calendar before an invalid one, both
+/// before floors that cannot be compiled).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ProblemKind {
+    /// The profile's own spec: its baselines or selector.
+    Spec,
+    /// A calendar the profile names does not exist.
+    CalendarMissing,
+    /// A calendar the profile reads is invalid.
+    CalendarInvalid,
+    /// A workload's floors cannot be written as KEDA cron triggers.
+    FloorsInexpressible,
+}
+
+/// One reason a plan holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub kind: ProblemKind,
+    pub invalid: Invalid,
+}
+
+impl Problem {
+    fn new(kind: ProblemKind, path: impl Into<String>, message: impl Into<String>) -> Problem {
+        Problem { kind, invalid: Invalid { path: path.into(), message: message.into() } }
+    }
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.invalid.fmt(f)
+    }
+}
+
+/// What a plan leaves out or cannot express, and the Deployment it concerns (if one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Note {
+    pub deployment: Option<String>,
+    pub text: String,
+}
+
+impl Note {
+    fn about(deployment: &str, text: impl Into<String>) -> Note {
+        Note { deployment: Some(deployment.to_owned()), text: text.into() }
+    }
+}
+
+impl std::fmt::Display for Note {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.deployment {
+            Some(name) => write!(f, "Deployment {name}: {}", self.text),
+            None => f.write_str(&self.text),
+        }
+    }
+}
+
 /// What one profile asks for now.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
@@ -89,9 +145,25 @@ pub struct Plan {
     /// When the plan must be made again; None: no floor changes within the horizon.
     pub requeue_at: Option<Timestamp>,
     /// Why the plan holds (a missing or invalid calendar, an invalid profile): nothing is generated.
-    pub problems: Vec<Invalid>,
+    pub problems: Vec<Problem>,
     /// What is left out or cannot be expressed, with the Deployment it concerns.
-    pub notes: Vec<String>,
+    pub notes: Vec<Note>,
+}
+
+impl Plan {
+    /// A plan for `backend` that generates nothing (yet).
+    pub fn nothing(backend: Backend) -> Plan {
+        Plan {
+            backend,
+            objects: Vec::new(),
+            workloads: Vec::new(),
+            active_windows: Vec::new(),
+            floor_summary: None,
+            requeue_at: None,
+            problems: Vec::new(),
+            notes: Vec::new(),
+        }
+    }
 }
 
 /// The plan of `profile` at `now`, over the SeasonalWindows and Deployments there are (of any
@@ -105,22 +177,13 @@ pub fn plan(
 ) -> Plan {
     let backend = backend(profile.spec.mode, keda_installed);
     let namespace = profile.namespace().unwrap_or_default();
-    let mut plan = Plan {
-        backend,
-        objects: Vec::new(),
-        workloads: Vec::new(),
-        active_windows: Vec::new(),
-        floor_summary: None,
-        requeue_at: None,
-        problems: Vec::new(),
-        notes: Vec::new(),
-    };
+    let mut plan = Plan::nothing(backend);
     let baseline = validate::baseline(&profile.spec).unwrap_or_else(|found| {
-        plan.problems.extend(found);
+        plan.problems.extend(found.into_iter().map(|invalid| Problem { kind: ProblemKind::Spec, invalid }));
         Baseline::default()
     });
     let selector = Selector::try_from(profile.spec.selector.clone()).unwrap_or_else(|e| {
-        plan.problems.push(Invalid { path: "spec.selector".into(), message: e.to_string() });
+        plan.problems.push(Problem::new(ProblemKind::Spec, "spec.selector", e.to_string()));
         Selector::default()
     });
     let calendars = calendars(profile, &namespace, windows, &mut plan.problems);
@@ -143,15 +206,14 @@ pub fn plan(
         let workload = match validate::workload(deployment) {
             Ok(workload) => workload,
             Err(invalid) => {
-                plan.notes.push(format!("{invalid}; it is not scaled"));
+                let name = deployment.name_any();
+                plan.notes.push(Note::about(&name, format!("{}; it is not scaled", invalid.message)));
                 continue;
             }
         };
         let Some(replicas) = baseline.get(workload.component) else {
-            plan.notes.push(format!(
-                "Deployment {}: the profile has no baseline for {}; it is not scaled",
-                workload.name, workload.component
-            ));
+            let text = format!("the profile has no baseline for {}; it is not scaled", workload.component);
+            plan.notes.push(Note::about(&workload.name, text));
             continue;
         };
         let scaling = validate::autoscaling(&profile.spec, replicas);
@@ -164,10 +226,11 @@ pub fn plan(
                 let triggers = match cron::compile(&steps, until, now, &calendar_zone) {
                     Ok(triggers) => triggers,
                     Err(e) => {
-                        plan.problems.push(Invalid {
-                            path: format!("Deployment {}", workload.name),
-                            message: format!("its floors cannot be written as cron triggers: {e}"),
-                        });
+                        plan.problems.push(Problem::new(
+                            ProblemKind::FloorsInexpressible,
+                            format!("Deployment {}", workload.name),
+                            format!("its floors cannot be written as cron triggers: {e}"),
+                        ));
                         continue;
                     }
                 };
@@ -180,7 +243,7 @@ pub fn plan(
                 let now_floor =
                     floor(&calendars, &baseline, territory, component, now).unwrap_or(replicas.min());
                 let (object, warnings) = hpa::render(&workload, &owner, &scaling, now_floor);
-                plan.notes.extend(warnings.into_iter().map(|w| format!("Deployment {}: {w}", workload.name)));
+                plan.notes.extend(warnings.into_iter().map(|w| Note::about(&workload.name, w)));
                 let next = next_transition(&calendars, &baseline, territory, component, now);
                 (Generated::Hpa(object), now_floor, next)
             }
@@ -203,7 +266,7 @@ fn calendars(
     profile: &ScalingProfile,
     namespace: &str,
     windows: &[SeasonalWindow],
-    problems: &mut Vec<Invalid>,
+    problems: &mut Vec<Problem>,
 ) -> Vec<(String, Calendar)> {
     let here: BTreeMap<&str, &SeasonalWindow> = windows
         .iter()
@@ -220,17 +283,15 @@ fn calendars(
     let mut out = Vec::new();
     for (name, window) in chosen {
         let Some(window) = window else {
-            problems.push(Invalid {
-                path: "spec.calendars".into(),
-                message: format!("no SeasonalWindow {name} in namespace {namespace}"),
-            });
+            let message = format!("no SeasonalWindow {name} in namespace {namespace}");
+            problems.push(Problem::new(ProblemKind::CalendarMissing, "spec.calendars", message));
             continue;
         };
         match validate::calendar(&window.spec) {
             Ok(calendar) => out.push((name.to_owned(), calendar)),
-            Err(found) => problems.extend(found.into_iter().map(|invalid| Invalid {
-                path: format!("SeasonalWindow {name}: {}", invalid.path),
-                message: invalid.message,
+            Err(found) => problems.extend(found.into_iter().map(|invalid| {
+                let path = format!("SeasonalWindow {name}: {}", invalid.path);
+                Problem::new(ProblemKind::CalendarInvalid, path, invalid.message)
             })),
         }
     }

@@ -12,6 +12,7 @@ use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use super::cache::{Applied, Cache, Live};
 use super::discovery::Installed;
 use super::kinds::Kind;
+use super::reason::Reason;
 use super::sync::Reads;
 use super::targets::{self, Targets};
 use crate::crm::CrmClient;
@@ -100,12 +101,12 @@ impl Context {
         &self,
         resource: &K,
         warning: bool,
-        reason: &str,
+        reason: Reason,
         note: String,
     ) {
         let event = Event {
             type_: if warning { EventType::Warning } else { EventType::Normal },
-            reason: reason.to_owned(),
+            reason: reason.as_str().to_owned(),
             note: Some(note),
             action: "Reconcile".to_owned(),
             secondary: None,
@@ -119,7 +120,7 @@ impl Context {
             recorder.clone()
         };
         if let Err(e) = recorder.publish(&event, &resource.object_ref(&())).await {
-            tracing::warn!(error = %e, reason, "could not publish an Event");
+            tracing::warn!(error = %e, %reason, "could not publish an Event");
         }
     }
 

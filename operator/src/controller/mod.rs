@@ -7,7 +7,8 @@
 //! cache       metadata caches of the generated kinds, by namespace
 //! apply       server-side apply that skips what is already live, pruning by label and owner
 //! targets     the konghq.com/plugins annotation of a policy's targets, under optimistic concurrency
-//! status      conditions (pure) and the one status write
+//! reason      the reasons of conditions and Events, for both controllers
+//! status      conditions (pure), the one status write, and the hold when nothing is applied
 //! error       transient failures, their category and backoff
 //! finalizer   the TenantPolicy's finalizer, added and removed by tested JSON patches
 //! sync        when a TenantPolicy's CRM settings are read again, and what is overlaid meanwhile
@@ -23,6 +24,7 @@ pub mod discovery;
 pub mod error;
 pub mod finalizer;
 pub mod kinds;
+pub mod reason;
 pub mod scaling_profile;
 pub mod status;
 pub mod sync;

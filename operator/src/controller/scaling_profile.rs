@@ -42,12 +42,12 @@ use super::cache::{Cache, ObjectStream};
 use super::context::Context;
 use super::error::{Error, backoff};
 use super::kinds::{self, Kind};
+use super::reason::Reason;
 use super::status::{self, READY, condition};
 use super::{CACHE_WAIT, Shutdown, apply, drain, error_policy, observed};
 use crate::crd::{ScalingProfile, ScalingProfileStatus, SeasonalWindow};
-use crate::plan::{self, Backend, Plan};
+use crate::plan::{self, Backend, Note, Plan};
 use crate::render::workload::PROFILE_LABEL;
-use crate::validate::Invalid;
 
 /// How often a profile is planned again with nothing happening: the safety net under the
 /// requeues at transitions, and the repair of drift a watch missed.
@@ -56,17 +56,6 @@ pub const RESYNC: Duration = Duration::from_secs(3600);
 /// The soonest a profile is planned again: a transition due now, or just past, is not a reason to
 /// spin.
 pub const MIN_REQUEUE: Duration = Duration::from_secs(1);
-
-/// Ready=False: `mode: keda` where KEDA's CRDs are not installed.
-pub const KEDA_NOT_INSTALLED: &str = "KedaNotInstalled";
-/// Ready=False: the profile's own spec is invalid (its baselines or selector).
-pub const INVALID_SPEC: &str = "InvalidSpec";
-/// Ready=False: a calendar the profile names does not exist.
-pub const CALENDAR_MISSING: &str = "CalendarMissing";
-/// Ready=False: a calendar the profile reads is invalid.
-pub const CALENDAR_INVALID: &str = "CalendarInvalid";
-/// Ready=False: a workload's floors cannot be written as KEDA cron triggers.
-pub const FLOORS_INEXPRESSIBLE: &str = "FloorsInexpressible";
 
 /// What the reconciles share besides the [`Context`]: the caches of what profiles read, and what
 /// the controller remembers per profile.
@@ -243,18 +232,13 @@ async fn reconcile(
     if current.backend == Backend::Keda && !ctx.installed.keda {
         let message = "mode is keda, but KEDA's CRDs (ScaledObject) are not installed: nothing is \
                        applied, and the objects applied before stay as they are";
-        hold(&profile, &ctx, &api, KEDA_NOT_INSTALLED, message.to_owned()).await?;
+        status::hold(&ctx, &api, profile.as_ref(), Reason::KedaNotInstalled, message.to_owned()).await?;
         // Installed APIs are found at start: only a restart sees KEDA arrive.
         return Ok(Action::requeue(RESYNC));
     }
-    if !current.problems.is_empty() {
+    if let Some((reason, message)) = held(&current) {
         let holds = reads.remember(&key, |m| m.holds = m.holds.saturating_add(1)).holds;
-        let problems: Vec<String> = current.problems.iter().map(ToString::to_string).collect();
-        let message = format!(
-            "{}; nothing is applied or pruned, and the objects applied before stay as they are",
-            problems.join("; ")
-        );
-        hold(&profile, &ctx, &api, held_reason(&current.problems), message).await?;
+        status::hold(&ctx, &api, profile.as_ref(), reason, message).await?;
         return Ok(Action::requeue(backoff(holds - 1)));
     }
 
@@ -277,7 +261,7 @@ async fn reconcile(
 
     let previous = profile.status.clone().unwrap_or_default();
     let generation = profile.metadata.generation;
-    let ready = condition(READY, true, "Applied", applied_message(&current), generation);
+    let ready = condition(READY, true, Reason::Applied, applied_message(&current), generation);
     let status = ScalingProfileStatus {
         observed_generation: generation,
         workloads: current.workloads,
@@ -291,7 +275,7 @@ async fn reconcile(
         ctx.publish(
             profile.as_ref(),
             false,
-            "Applied",
+            Reason::Applied,
             format!("applied {written} objects, pruned {pruned}"),
         )
         .await;
@@ -307,44 +291,16 @@ fn holds_at(anchored: &Plan, current: &Plan, now: Timestamp) -> bool {
         && anchored.requeue_at.is_none_or(|at| at > now)
 }
 
-/// Writes a status that says the profile is held for `reason`, with a Warning Event when that is
-/// news. Everything else in the status stays as the last applied plan left it.
-async fn hold(
-    profile: &ScalingProfile,
-    ctx: &Context,
-    api: &Api<ScalingProfile>,
-    reason: &str,
-    message: String,
-) -> Result<(), Error> {
-    let current = profile.status.clone().unwrap_or_default();
-    let generation = profile.metadata.generation;
-    let ready = condition(READY, false, reason, message.clone(), generation);
-    let news = !status::says(&current.conditions, READY, reason, Some(&message));
-    let status = ScalingProfileStatus {
-        observed_generation: generation,
-        conditions: status::merge(&current.conditions, vec![ready], ctx.now()),
-        ..current
-    };
-    status::patch(api, &profile.name_any(), profile.status.as_ref(), &status).await?;
-    if news {
-        ctx.publish(profile, true, reason, message).await;
-    }
-    Ok(())
-}
-
-/// The reason problems hold a profile: its own spec first, then its calendars, then floors that
-/// cannot be compiled.
-fn held_reason(problems: &[Invalid]) -> &'static str {
-    let any = |test: &dyn Fn(&str) -> bool| problems.iter().any(|p| test(&p.path));
-    if any(&|path| path.starts_with("spec.") && path != "spec.calendars") {
-        INVALID_SPEC
-    } else if any(&|path| path == "spec.calendars") {
-        CALENDAR_MISSING
-    } else if any(&|path| path.starts_with("SeasonalWindow ")) {
-        CALENDAR_INVALID
-    } else {
-        FLOORS_INEXPRESSIBLE
-    }
+/// Why `plan` holds, when it does: the most fundamental of its problems' kinds (its own spec
+/// first, then its calendars, then floors that cannot be compiled) and all of them.
+fn held(plan: &Plan) -> Option<(Reason, String)> {
+    let kind = plan.problems.iter().map(|p| p.kind).min()?;
+    let problems: Vec<String> = plan.problems.iter().map(ToString::to_string).collect();
+    let message = format!(
+        "{}; nothing is applied or pruned, and the objects applied before stay as they are",
+        problems.join("; ")
+    );
+    Some((Reason::from(kind), message))
 }
 
 /// The Ready message of an applied plan: how many objects of which kind, and what was left out,
@@ -362,23 +318,17 @@ fn applied_message(plan: &Plan) -> String {
     message
 }
 
-/// Notes of the form `Deployment <name>: <text>` with the same text, as one:
-/// `Deployments a, b: <text>`. Other notes as they are, in their order.
-fn grouped(notes: &[String]) -> Vec<String> {
+/// Notes with the same text, as one: `Deployments a, b: <text>`. In the order of their first
+/// appearance.
+fn grouped(notes: &[Note]) -> Vec<String> {
     let mut texts: Vec<&str> = Vec::new();
     let mut names: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for note in notes {
-        let (name, text) = note
-            .strip_prefix("Deployment ")
-            .and_then(|rest| rest.split_once(": "))
-            .unwrap_or(("", note.as_str()));
-        if !names.contains_key(text) {
-            texts.push(text);
+        if !names.contains_key(note.text.as_str()) {
+            texts.push(&note.text);
         }
-        let entry = names.entry(text).or_default();
-        if !name.is_empty() {
-            entry.push(name);
-        }
+        let entry = names.entry(&note.text).or_default();
+        entry.extend(note.deployment.as_deref());
     }
     texts
         .into_iter()
@@ -401,6 +351,8 @@ pub fn requeue_after(now: Timestamp, at: Option<Timestamp>) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::{Problem, ProblemKind};
+    use crate::validate::Invalid;
 
     fn at(s: &str) -> Timestamp {
         s.parse().unwrap()
@@ -422,24 +374,34 @@ mod tests {
 
     #[test]
     fn a_held_profile_names_its_most_fundamental_problem() {
-        let invalid = |path: &str| Invalid { path: path.into(), message: "bad".into() };
-        let reason = |paths: &[&str]| held_reason(&paths.iter().map(|p| invalid(p)).collect::<Vec<_>>());
-        assert_eq!(reason(&["SeasonalWindow oktoberfest: spec.timezone"]), CALENDAR_INVALID);
-        assert_eq!(reason(&["SeasonalWindow x: spec.windows[0]", "spec.calendars"]), CALENDAR_MISSING);
-        assert_eq!(reason(&["spec.calendars", "spec.components.query"]), INVALID_SPEC);
-        assert_eq!(reason(&["spec.selector"]), INVALID_SPEC);
-        assert_eq!(reason(&["Deployment crm-query-by"]), FLOORS_INEXPRESSIBLE);
+        let reason = |kinds: &[ProblemKind]| {
+            let problems = kinds
+                .iter()
+                .map(|&kind| Problem { kind, invalid: Invalid { path: "p".into(), message: "bad".into() } })
+                .collect();
+            let plan = Plan { problems, ..Plan::nothing(Backend::Hpa) };
+            held(&plan).map(|(reason, _)| reason)
+        };
+        use ProblemKind::*;
+        assert_eq!(reason(&[CalendarInvalid]), Some(Reason::CalendarInvalid));
+        assert_eq!(reason(&[CalendarInvalid, CalendarMissing]), Some(Reason::CalendarMissing));
+        assert_eq!(reason(&[CalendarMissing, Spec, FloorsInexpressible]), Some(Reason::InvalidSpec));
+        assert_eq!(reason(&[FloorsInexpressible]), Some(Reason::FloorsInexpressible));
+        assert_eq!(reason(&[]), None, "a plan without problems is not held");
     }
 
     #[test]
     fn notes_shared_by_deployments_are_said_once() {
+        let note = |deployment: Option<&str>, text: &str| Note {
+            deployment: deployment.map(str::to_owned),
+            text: text.to_owned(),
+        };
         let notes = [
-            "Deployment a: the Prometheus metric `q` needs KEDA",
-            "Deployment b: the Prometheus metric `q` needs KEDA",
-            "Deployment c: has no freshplan.io/territory label; it is not scaled",
-            "something else",
-        ]
-        .map(String::from);
+            note(Some("a"), "the Prometheus metric `q` needs KEDA"),
+            note(Some("b"), "the Prometheus metric `q` needs KEDA"),
+            note(Some("c"), "has no freshplan.io/territory label; it is not scaled"),
+            note(None, "something else"),
+        ];
         assert_eq!(
             grouped(&notes),
             [

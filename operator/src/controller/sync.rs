@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
 
+use super::reason::Reason;
 use crate::crd::tenant_policy::TenantPolicy;
 use crate::crm::CrmError;
 use crate::gateway::policy::Policy;
@@ -99,14 +100,14 @@ pub struct Synced {
 /// A read that failed, for the status condition.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SyncFailure {
-    pub reason: &'static str,
+    pub reason: Reason,
     pub message: String,
 }
 
 impl SyncFailure {
     fn crm(error: &CrmError) -> SyncFailure {
         SyncFailure {
-            reason: error.reason(),
+            reason: Reason::from(error),
             message: format!("the CRM's settings could not be read: {error}"),
         }
     }
@@ -139,7 +140,7 @@ pub async fn settings(ctx: &super::context::Context, resource: &TenantPolicy, po
     };
     let Some(crm) = &ctx.crm else {
         let failure = SyncFailure {
-            reason: "CrmNotConfigured",
+            reason: Reason::CrmNotConfigured,
             message: "the operator has no CRM address (--crm-url): the settings last read stay in force"
                 .into(),
         };

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
@@ -23,8 +24,9 @@ use super::cache::{self, Meta, ObjectStream};
 use super::context::Context;
 use super::error::Error;
 use super::kinds::Kind;
+use super::reason::Reason;
 use super::status::{self, READY, SETTINGS_SYNCED, TARGETS_FOUND, condition};
-use super::sync;
+use super::sync::{self, Synced};
 use super::targets::{self, Outcome};
 use super::{Shutdown, SyncRequests, drain, error_policy, observed};
 use super::{apply, finalizer, kinds};
@@ -134,122 +136,164 @@ pub async fn reconcile(resource: Arc<TenantPolicy>, ctx: Arc<Context>) -> Result
     apply_policy(&resource, &ctx, &api).await
 }
 
-/// Writes a status that says the policy is not applied for `reason`, with an Event when that is
-/// news. The objects applied before stay as they are.
-async fn hold(
-    resource: &TenantPolicy,
-    ctx: &Context,
-    api: &Api<TenantPolicy>,
-    reason: &str,
-    message: String,
-) -> Result<Action, Error> {
-    let current = resource.status.clone().unwrap_or_default();
-    let generation = resource.metadata.generation;
-    let ready = condition(READY, false, reason, message.clone(), generation);
-    let news = !status::says(&current.conditions, READY, reason, Some(&message));
-    let status = TenantPolicyStatus {
-        observed_generation: generation,
-        conditions: status::merge(&current.conditions, vec![ready], ctx.now()),
-        ..current
-    };
-    status::patch(api, &resource.name_any(), resource.status.as_ref(), &status).await?;
-    if news {
-        ctx.publish(resource, true, reason, message).await;
-    }
-    Ok(Action::await_change())
-}
-
+/// Applies the policy: a short driver of the steps below, which are pure except where they
+/// read or write (settings, objects, targets, status, Events).
 async fn apply_policy(
     resource: &TenantPolicy,
     ctx: &Context,
     api: &Api<TenantPolicy>,
 ) -> Result<Action, Error> {
-    if !ctx.installed.kong {
-        let message =
-            "Kong Ingress Controller's CRDs (KongPlugin, KongConsumer) are not installed: nothing is applied";
-        return hold(resource, ctx, api, "KongNotInstalled", message.to_owned()).await;
-    }
-    let policy = match Policy::admit(resource) {
+    let policy = match admitted(resource, ctx.installed.kong) {
         Ok(policy) => policy,
-        Err(found) => {
-            let reasons: Vec<String> = found.iter().map(ToString::to_string).collect();
-            return hold(resource, ctx, api, "InvalidSpec", reasons.join("; ")).await;
+        Err((reason, message)) => {
+            status::hold(ctx, api, resource, reason, message).await?;
+            return Ok(Action::await_change());
         }
     };
     let before =
         sync::kept(resource).map_or_else(|| Overlaid::unchanged(&policy), |s| settings::overlay(&policy, &s));
     let synced = sync::settings(ctx, resource, &policy).await;
-    let overlaid = &synced.overlaid;
-    let gateway = plugins::gateway(&overlaid.policy);
-    let objects = kic::render(&overlaid.policy, &gateway);
+    let gateway = plugins::gateway(&synced.overlaid.policy);
+    let objects = kic::render(&synced.overlaid.policy, &gateway);
     let mut documents = objects.documents()?;
-    let namespace = policy.namespace.clone();
 
+    let (namespace, owner) = (&policy.namespace, (POLICY_LABEL, policy.name.as_str()));
     let written = apply::apply(ctx, &kinds::GATEWAY, &mut documents).await?;
-    let pruned =
-        apply::prune(ctx, &kinds::GATEWAY, &namespace, (POLICY_LABEL, &policy.name), &policy.uid, &documents)
-            .await?;
-
+    let pruned = apply::prune(ctx, &kinds::GATEWAY, namespace, owner, &policy.uid, &documents).await?;
     let current = resource.status.clone().unwrap_or_default();
+    let targets = annotate_targets(ctx, namespace, &objects.targets, &current.annotated).await?;
+
+    let status =
+        status_of(resource, &current, &synced, &targets, &documents, objects.plugins.len(), ctx.now())?;
+    status::patch(api, &policy.name, resource.status.as_ref(), &status).await?;
+    if synced.read
+        && (synced.overlaid.version != current.settings_version
+            || synced.overlaid.applied != current.settings_applied)
+    {
+        report_settings(ctx, resource, &policy, &before, &synced.overlaid).await;
+    }
+    for (warning, reason, note) in announcements(&current, &synced, &targets, (written, pruned)) {
+        ctx.publish(resource, warning, reason, note).await;
+    }
+    Ok(Action::requeue(synced.next.map_or(RESYNC, |next| next.min(RESYNC))))
+}
+
+/// The policy to apply, or why none can be: Kong's CRDs missing, or a spec the CRD's schema and
+/// rules refuse.
+fn admitted(resource: &TenantPolicy, kong_installed: bool) -> Result<Policy, (Reason, String)> {
+    if !kong_installed {
+        let message =
+            "Kong Ingress Controller's CRDs (KongPlugin, KongConsumer) are not installed: nothing is applied";
+        return Err((Reason::KongNotInstalled, message.to_owned()));
+    }
+    Policy::admit(resource).map_err(|found| {
+        let reasons: Vec<String> = found.iter().map(ToString::to_string).collect();
+        (Reason::InvalidSpec, reasons.join("; "))
+    })
+}
+
+/// What annotating the targets found and did.
+#[derive(Debug, Default, PartialEq)]
+struct Annotated {
+    /// The targets that carry the policy's plugins now.
+    annotated: Vec<Target>,
+    /// The targets that do not exist.
+    missing: Vec<String>,
+    /// How many targets' annotations were written (including ones the policy left).
+    touched: usize,
+}
+
+/// Puts the policy's plugin names on each of `wanted`, and takes them off the targets it
+/// annotated `before` that it no longer names.
+async fn annotate_targets(
+    ctx: &Context,
+    namespace: &str,
+    wanted: &[(Target, Vec<String>)],
+    before: &[Target],
+) -> Result<Annotated, Error> {
     // Read from the targets' watches once they are listed; until then (or without them) from
     // the API server.
     ctx.targets.ready().await;
-    let (mut annotated, mut missing, mut touched) = (Vec::new(), Vec::new(), 0);
-    for (target, names) in &objects.targets {
-        match targets::annotate(ctx, &namespace, target, names).await? {
+    let mut out = Annotated::default();
+    for (target, names) in wanted {
+        match targets::annotate(ctx, namespace, target, names).await? {
             Outcome::Annotated { written } => {
-                annotated.push(target.clone());
-                touched += usize::from(written);
+                out.annotated.push(target.clone());
+                out.touched += usize::from(written);
             }
-            Outcome::Missing => missing.push(target.to_string()),
+            Outcome::Missing => out.missing.push(target.to_string()),
         }
     }
-    let gone = current.annotated.iter().filter(|t| !objects.targets.iter().any(|(kept, _)| kept == *t));
-    for target in gone {
-        if let Outcome::Annotated { written: true } = targets::annotate(ctx, &namespace, target, &[]).await? {
-            touched += 1;
+    for gone in before.iter().filter(|t| !wanted.iter().any(|(kept, _)| kept == *t)) {
+        if let Outcome::Annotated { written: true } = targets::annotate(ctx, namespace, gone, &[]).await? {
+            out.touched += 1;
         }
     }
+    Ok(out)
+}
 
+/// The conditions of an applied policy: Ready, TargetsFound and, with a settings reference,
+/// SettingsSynced.
+fn conditions(
+    resource: &TenantPolicy,
+    synced: &Synced,
+    targets: &Annotated,
+    plugins: usize,
+) -> Vec<Condition> {
     let generation = resource.metadata.generation;
-    let plugins = objects.plugins.len();
-    let found = if missing.is_empty() {
-        condition(TARGETS_FOUND, true, "Found", format!("{} targets", annotated.len()), generation)
-    } else {
-        condition(
-            TARGETS_FOUND,
-            false,
-            "TargetsMissing",
-            format!("not found: {}", missing.join(", ")),
-            generation,
-        )
-    };
-    let ready = if missing.is_empty() {
-        condition(
-            READY,
-            true,
-            "Applied",
-            format!("{plugins} plugins on {} targets", annotated.len()),
-            generation,
+    let on = targets.annotated.len();
+    let (ready, found) = if targets.missing.is_empty() {
+        (
+            condition(READY, true, Reason::Applied, format!("{plugins} plugins on {on} targets"), generation),
+            condition(TARGETS_FOUND, true, Reason::Found, format!("{on} targets"), generation),
         )
     } else {
-        let message =
-            format!("{plugins} plugins applied; not enforced on the missing targets {}", missing.join(", "));
-        condition(READY, false, "TargetsMissing", message, generation)
+        let missing = targets.missing.join(", ");
+        let message = format!("{plugins} plugins applied; not enforced on the missing targets {missing}");
+        (
+            condition(READY, false, Reason::TargetsMissing, message, generation),
+            condition(
+                TARGETS_FOUND,
+                false,
+                Reason::TargetsMissing,
+                format!("not found: {missing}"),
+                generation,
+            ),
+        )
     };
     let mut conditions = vec![ready, found];
-    if policy.spec.settings_ref.is_some() {
+    if resource.spec.settings_ref.is_some() {
         conditions.push(match &synced.failure {
-            None => condition(SETTINGS_SYNCED, true, "Synced", settings_summary(overlaid), generation),
+            None => condition(
+                SETTINGS_SYNCED,
+                true,
+                Reason::Synced,
+                settings_summary(&synced.overlaid),
+                generation,
+            ),
             Some(failure) => {
                 condition(SETTINGS_SYNCED, false, failure.reason, failure.message.clone(), generation)
             }
         });
     }
+    conditions
+}
+
+/// The status of an applied policy.
+fn status_of(
+    resource: &TenantPolicy,
+    current: &TenantPolicyStatus,
+    synced: &Synced,
+    targets: &Annotated,
+    documents: &[serde_json::Value],
+    plugins: usize,
+    now: jiff::Timestamp,
+) -> Result<TenantPolicyStatus, Error> {
     let requested = resource.metadata.annotations.as_ref().and_then(|a| a.get(sync::SYNC_REQUESTED)).cloned();
-    let status = TenantPolicyStatus {
-        observed_generation: generation,
-        conditions: status::merge(&current.conditions, conditions, ctx.now()),
+    let overlaid = &synced.overlaid;
+    Ok(TenantPolicyStatus {
+        observed_generation: resource.metadata.generation,
+        conditions: status::merge(&current.conditions, conditions(resource, synced, targets, plugins), now),
         generated: documents
             .iter()
             .map(|d| GeneratedObject {
@@ -259,32 +303,38 @@ async fn apply_policy(
             .collect(),
         settings_version: overlaid.version,
         settings_applied: overlaid.applied.clone(),
-        annotated,
+        annotated: targets.annotated.clone(),
         last_settings: synced.settings.as_ref().map(serde_json::to_value).transpose()?,
         sync_requested: if synced.read { requested } else { current.sync_requested.clone() },
-    };
-    status::patch(api, &policy.name, resource.status.as_ref(), &status).await?;
-    if synced.read
-        && (overlaid.version != current.settings_version || overlaid.applied != current.settings_applied)
-    {
-        report_settings(ctx, resource, &policy, &before, overlaid).await;
-    }
+    })
+}
+
+/// The Events an applied policy is worth, in order: a settings read that failed anew, what was
+/// written, targets missing anew. (warning, reason, note) each.
+fn announcements(
+    current: &TenantPolicyStatus,
+    synced: &Synced,
+    targets: &Annotated,
+    (written, pruned): (usize, usize),
+) -> Vec<(bool, Reason, String)> {
+    let mut out = Vec::new();
     if let Some(failure) = &synced.failure
         && !status::says(&current.conditions, SETTINGS_SYNCED, failure.reason, None)
     {
-        ctx.publish(resource, true, failure.reason, failure.message.clone()).await;
+        out.push((true, failure.reason, failure.message.clone()));
     }
-    if written + pruned + touched > 0 {
+    if written + pruned + targets.touched > 0 {
+        let touched = targets.touched;
         let note =
             format!("applied {written} objects, pruned {pruned}, updated {touched} target annotations");
-        ctx.publish(resource, false, "Applied", note).await;
+        out.push((false, Reason::Applied, note));
     }
-    if !missing.is_empty()
+    if !targets.missing.is_empty()
         && current.conditions.iter().all(|c| c.type_ != TARGETS_FOUND || c.status == "True")
     {
-        ctx.publish(resource, true, "TargetsMissing", format!("not found: {}", missing.join(", "))).await;
+        out.push((true, Reason::TargetsMissing, format!("not found: {}", targets.missing.join(", "))));
     }
-    Ok(Action::requeue(synced.next.map_or(RESYNC, |next| next.min(RESYNC))))
+    out
 }
 
 /// `version 42: gateway.rateLimit, gateway.requestSizeLimit in force; not applied: ...`.
@@ -316,7 +366,7 @@ async fn report_settings(
     } else {
         format!("CRM settings version {version} in force: {}", changes.join("; "))
     };
-    ctx.publish(resource, false, "SettingsApplied", note).await;
+    ctx.publish(resource, false, Reason::SettingsApplied, note).await;
     let Some(crm) = &ctx.crm else { return };
     let (tenant, org) = policy.spec.settings_scope().unwrap_or((&policy.spec.tenant_id, None));
     let report = SyncReport {
@@ -334,7 +384,7 @@ async fn report_settings(
         ctx.publish(
             resource,
             true,
-            "AuditNotRecorded",
+            Reason::AuditNotRecorded,
             format!("the CRM did not take the report of settings version {version}: {e}"),
         )
         .await;

@@ -105,7 +105,7 @@ fn without_keda_auto_gives_hpas_holding_the_floor_now() {
     assert_eq!(query_by.spec.as_ref().unwrap().min_replicas, Some(8));
     assert!(plan.workloads.iter().all(|w| w.kind == GeneratedKind::HorizontalPodAutoscaler));
     // The p95 metric is PromQL, which an HPA cannot read: said once per Deployment.
-    assert_eq!(plan.notes.iter().filter(|n| n.contains("needs KEDA")).count(), 6, "{:?}", plan.notes);
+    assert_eq!(plan.notes.iter().filter(|n| n.text.contains("needs KEDA")).count(), 6, "{:?}", plan.notes);
 }
 
 #[test]
@@ -115,8 +115,9 @@ fn a_missing_or_invalid_calendar_holds_the_profile() {
     let plan = plan_at(&bundle, true, berlin("2026-12-01T12:00"));
     assert!(plan.objects.is_empty());
     assert_eq!(plan.problems.len(), 1, "{:?}", plan.problems);
-    assert_eq!(plan.problems[0].path, "spec.calendars");
-    assert!(plan.problems[0].message.contains("no SeasonalWindow christmas in namespace crm"));
+    assert_eq!(plan.problems[0].kind, ProblemKind::CalendarMissing);
+    assert_eq!(plan.problems[0].invalid.path, "spec.calendars");
+    assert!(plan.problems[0].invalid.message.contains("no SeasonalWindow christmas in namespace crm"));
 
     let mut bundle = examples();
     let oktoberfest =
@@ -124,7 +125,12 @@ fn a_missing_or_invalid_calendar_holds_the_profile() {
     oktoberfest.spec.timezone = "Europe/Munich".into();
     let plan = plan_at(&bundle, true, berlin("2026-09-19T12:00"));
     assert!(plan.objects.is_empty());
-    assert_eq!(plan.problems[0].path, "SeasonalWindow oktoberfest: spec.timezone", "{:?}", plan.problems);
+    assert_eq!(
+        plan.problems[0].invalid.path, "SeasonalWindow oktoberfest: spec.timezone",
+        "{:?}",
+        plan.problems
+    );
+    assert_eq!(plan.problems[0].kind, ProblemKind::CalendarInvalid);
 }
 
 #[test]
@@ -158,7 +164,7 @@ fn only_the_selected_labelled_deployments_of_its_namespace_are_scaled() {
     let plan = plan(&profile, &bundle.windows, &bundle.deployments, true, berlin("2026-09-19T12:00"));
     let names: Vec<&str> = plan.workloads.iter().map(|w| w.name.as_str()).collect();
     assert_eq!(names, ["crm-command-by", "crm-command-nw", "crm-query-by", "crm-query-nw"]);
-    let notes = plan.notes.join("\n");
+    let notes = plan.notes.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n");
     assert!(notes.contains("Deployment no-territory: has no freshplan.io/territory label"), "{notes}");
     assert!(notes.contains("Deployment a-worker: freshplan.io/component=worker"), "{notes}");
     assert!(notes.contains("Deployment crm-relay-by: the profile has no baseline for relay"), "{notes}");
