@@ -11,6 +11,7 @@
 //! upstream    the upstream schemas generated and chart-rendered objects are checked against (tests)
 //! hash        FNV-1a, for stable names and fingerprints
 //! oracle/     an independent evaluator of KEDA's cron scaler, the proof the compiled triggers are right
+//!             (tests and benchmarks only: feature `testing`)
 //! preview/    what `calendar preview` shows: the text timeline, the SVG plot
 //! plan        what a ScalingProfile asks for now: its objects, status and next requeue
 //! bundle      resources read from YAML streams, and everything generated for them (`render`)
@@ -30,6 +31,9 @@ pub mod crm;
 pub mod gateway;
 pub mod hash;
 pub mod metrics;
+// Test and benchmark code: the proof in render/ and the oracle benchmark use it; the operator
+// itself never evaluates KEDA's semantics.
+#[cfg(any(test, feature = "testing"))]
 pub mod oracle;
 pub mod plan;
 pub mod preview;

@@ -25,7 +25,7 @@ use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use tokio::sync::{broadcast, oneshot};
 
 /// A kind the fake serves: where it lives and what it is called.
@@ -320,7 +320,7 @@ impl FakeApi {
         let key = find(&self.state.served, &inner, kind, namespace, name)
             .unwrap_or_else(|| panic!("no {kind} {namespace}/{name}"));
         let mut object = inner.objects[&key].clone();
-        merge_patch(&mut object, &patch);
+        json_patch::merge(&mut object, &patch);
         store(&mut inner, &self.state.changes, &self.state.served, key, object, "MODIFIED");
     }
 
@@ -741,7 +741,7 @@ fn object(
                 if apply {
                     merge_apply(&mut status_value, &patch["status"]);
                 } else {
-                    merge_patch(&mut status_value, &patch["status"]);
+                    json_patch::merge(&mut status_value, &patch["status"]);
                 }
                 object["status"] = status_value;
             } else {
@@ -749,7 +749,7 @@ fn object(
                 if apply {
                     merge_apply(&mut object, &patch);
                 } else {
-                    merge_patch(&mut object, &patch);
+                    json_patch::merge(&mut object, &patch);
                 }
                 if served.status {
                     object["status"] = status_value;
@@ -879,25 +879,6 @@ fn delete(inner: &mut Inner, changes: &Changes, served: &[Served], key: &Key) ->
         delete(inner, changes, served, &dependent);
     }
     json
-}
-
-/// RFC 7386 JSON merge patch.
-pub fn merge_patch(target: &mut Value, patch: &Value) {
-    let Value::Object(patch) = patch else {
-        *target = patch.clone();
-        return;
-    };
-    if !target.is_object() {
-        *target = Value::Object(Map::new());
-    }
-    let object = target.as_object_mut().expect("an object");
-    for (key, value) in patch {
-        if value.is_null() {
-            object.remove(key);
-        } else {
-            merge_patch(object.entry(key.clone()).or_insert(Value::Null), value);
-        }
-    }
 }
 
 /// Server-side apply as one manager owning what it applies sees it: maps merged, the rest

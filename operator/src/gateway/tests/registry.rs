@@ -4,7 +4,7 @@
 //! the operator applies nothing the registry would refuse.
 
 use proptest::prelude::*;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::example;
 use super::strategies::value;
@@ -48,8 +48,15 @@ fn applies(key: &'static str, value: &Value) -> bool {
 
 #[test]
 fn the_registry_has_a_schema_for_every_key_the_operator_reads() {
+    let dir = format!("{}/../crm-server/schemas/settings", env!("CARGO_MANIFEST_DIR"));
     for key in settings::KEYS {
-        let _ = registry_schema(key);
+        let path = format!("{dir}/{key}.json");
+        let schema: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(schema["title"], key, "{path} is the schema of another key");
+        let validator = registry_schema(key);
+        // A schema that accepted anything would make the property test below prove nothing.
+        assert!(!validator.is_valid(&json!({"surely": ["not", "a", key]})), "{path} accepts anything");
+        assert!(!validator.is_valid(&Value::Null), "{path} accepts null");
     }
 }
 
