@@ -21,5 +21,6 @@ mod repository;
 mod retention;
 mod samples;
 mod search;
+mod served;
 mod settings;
 mod sync_reports;
