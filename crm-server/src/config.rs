@@ -221,8 +221,9 @@ pub struct ProjectionArgs {
     pub action: ProjectionAction,
     #[command(flatten)]
     pub database: DatabaseArgs,
-    /// Customers per batch (and per transaction, for a rebuild).
-    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(i64).range(1..=10_000))]
+    /// Customers per batch (and per transaction, for a rebuild). Global, so that it may follow
+    /// the action (`projection rebuild --batch-size 100`), as the README writes it.
+    #[arg(long, default_value_t = 500, global = true, value_parser = clap::value_parser!(i64).range(1..=10_000))]
     pub batch_size: i64,
 }
 

@@ -48,7 +48,7 @@ pub fn find(root: &Path, wait: Duration) -> Result<Running, PgError> {
             return Ok(Running { root: root.to_owned(), port, password });
         }
         if Instant::now() > deadline {
-            return Err(PgError::InUse(root.to_owned()));
+            return Err(PgError::NotReady(root.to_owned(), wait.as_secs()));
         }
         thread::sleep(Duration::from_millis(100));
     }

@@ -78,6 +78,11 @@ pub enum PgError {
     InUse(PathBuf),
     #[error("running as root, but no unprivileged account (postgres or nobody) exists to run PostgreSQL")]
     NoUnprivilegedUser,
+    #[error(
+        "the data folder {0} is in use by another process, but no PostgreSQL became ready on it within \
+         {1}s; see {0}/postgres.log"
+    )]
+    NotReady(PathBuf, u64),
     /// PostgreSQL's account (as root) cannot reach the data folder; the text says why and what to do.
     #[error("{0}")]
     Unreachable(String),

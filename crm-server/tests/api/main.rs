@@ -16,6 +16,7 @@ mod isolation;
 mod openapi;
 mod outbox;
 mod projection;
+mod readme;
 mod relay;
 mod repository;
 mod retention;
