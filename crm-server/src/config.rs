@@ -128,15 +128,46 @@ pub struct DevTokenArgs {
     /// Chain id(s) a chain manager manages.
     #[arg(long = "chain")]
     pub chains: Vec<uuid::Uuid>,
-    /// The token's subject (the user).
-    #[arg(long, default_value = "dev-user")]
-    pub subject: String,
+    /// The token's subject (the user) [default: `dev-` and the roles and territories, e.g.
+    /// `dev-admin`, `dev-sales-rep-BY`, so that tokens of different roles are different users].
+    #[arg(long)]
+    pub subject: Option<String>,
     /// How long the token is valid, e.g. 8h, 30m, 90s.
     #[arg(long, value_parser = parse_ttl, default_value = "8h")]
     pub ttl: Duration,
-    /// The embedded default's data folder, which holds the development key.
-    #[arg(long, env = "CRM_DATA_DIR")]
-    pub data_dir: Option<PathBuf>,
+    /// Whose development key signs: the data folder of the server that is to trust the token.
+    #[command(flatten)]
+    pub data_dir: DataDir,
+}
+
+/// The embedded default's data folder: its PostgreSQL and its development key. `serve`, the
+/// operations commands and `dev-token` take it alike, so that a token minted with the same
+/// settings as the server is signed by the key that server trusts.
+#[derive(Debug, Clone, Default, Args)]
+pub struct DataDir {
+    /// Folder of the private PostgreSQL (used when DATABASE_URL is not set) and of its development
+    /// key [default: the user's data folder, /var/lib/freshplan/crm-server for root].
+    #[arg(id = "data_dir", long = "data-dir", env = "CRM_DATA_DIR")]
+    pub path: Option<PathBuf>,
+}
+
+impl DataDir {
+    /// The flag, else `CRM_DATA_DIR` (clap reads both into `path`), else the default: the user's
+    /// data folder, or `/var/lib/freshplan/crm-server` for root, whose home folder PostgreSQL's
+    /// unprivileged account could not enter.
+    pub fn resolve(&self) -> anyhow::Result<PathBuf> {
+        use anyhow::Context;
+        use etcetera::BaseStrategy;
+        if let Some(path) = &self.path {
+            return Ok(path.clone());
+        }
+        if nix::unistd::Uid::effective().is_root() {
+            return Ok(PathBuf::from("/var/lib/freshplan/crm-server"));
+        }
+        let base =
+            etcetera::choose_base_strategy().context("finding the user's data folder; set CRM_DATA_DIR")?;
+        Ok(base.data_dir().join("freshplan").join("crm-server"))
+    }
 }
 
 /// How bearer tokens are verified. Without `--oidc-issuer`, the embedded default trusts its
@@ -190,8 +221,9 @@ pub struct ProjectionArgs {
     pub action: ProjectionAction,
     #[command(flatten)]
     pub database: DatabaseArgs,
-    /// Customers per batch (and per transaction, for a rebuild).
-    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(i64).range(1..=10_000))]
+    /// Customers per batch (and per transaction, for a rebuild). Global, so that it may follow
+    /// the action (`projection rebuild --batch-size 100`), as the README writes it.
+    #[arg(long, default_value_t = 500, global = true, value_parser = clap::value_parser!(i64).range(1..=10_000))]
     pub batch_size: i64,
 }
 
@@ -216,10 +248,8 @@ pub struct DatabaseArgs {
     /// PostgreSQL URL. When set, that server is used and no private one is ever started.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<Secret>,
-    /// Folder of the private PostgreSQL used when DATABASE_URL is not set
-    /// [default: the user's data folder, /var/lib/freshplan/crm-server for root].
-    #[arg(long, env = "CRM_DATA_DIR")]
-    pub data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub data_dir: DataDir,
     /// Upper bound of the connection pool.
     #[arg(long, env = "CRM_DB_MAX_CONNECTIONS", default_value_t = 10)]
     pub db_max_connections: u32,
@@ -248,6 +278,14 @@ pub struct ServeArgs {
     /// try. Only on the embedded default, whose development key signs the tokens.
     #[arg(long, conflicts_with_all = ["database_url", "oidc_issuer"])]
     pub demo: bool,
+    /// How often the private PostgreSQL may die and be restarted within `--pg-restart-window`;
+    /// at the next death `serve` exits non-zero, for its own supervisor (systemd, Kubernetes) to
+    /// act. 0: exit at the first.
+    #[arg(long, env = "CRM_PG_MAX_RESTARTS", default_value_t = 3)]
+    pub pg_max_restarts: u32,
+    /// Seconds over which those restarts are counted.
+    #[arg(long, env = "CRM_PG_RESTART_WINDOW", value_parser = parse_seconds, default_value = "600")]
+    pub pg_restart_window: Duration,
     #[command(flatten)]
     pub http: HttpArgs,
     #[command(flatten)]

@@ -1,6 +1,8 @@
 //! Background work of the server. Most of it runs in the `all` and `relay` roles only (the query
 //! and command roles scale out, and this work must not run once per replica).
 
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
 use tokio::task::JoinHandle;
@@ -34,36 +36,50 @@ pub fn spawn(
     relay: &RelayArgs,
     projection_interval: Duration,
 ) -> Vec<JoinHandle<()>> {
-    let mut jobs = vec![tokio::spawn(listen::run(state.db.clone(), state.published.clone()))];
+    let mut jobs = Vec::new();
+    let mut start = |name: &'static str, job: Pin<Box<dyn Future<Output = ()> + Send>>| {
+        let handle = tokio::spawn(job);
+        // Every job loops for as long as the process runs; `/healthz` reports one that ended.
+        state.liveness.watch_job(name, &handle);
+        jobs.push(handle);
+    };
+    start("listener", Box::pin(listen::run(state.db.clone(), state.published.clone())));
     if !role.runs_background_jobs() {
         return jobs;
     }
     let options =
         RelayOptions { batch: relay.relay_batch, poll_interval: Duration::from_millis(relay.relay_poll_ms) };
-    jobs.push(tokio::spawn(relay::run(
-        state.db.clone(),
-        options,
-        state.published.clone(),
-        state.metrics.clone(),
-    )));
+    start(
+        "relay",
+        Box::pin(relay::run(state.db.clone(), options, state.published.clone(), state.metrics.clone())),
+    );
     let consumers =
         ConsumerOptions { max_attempts: relay.consumer_max_attempts, ..ConsumerOptions::default() };
-    jobs.push(tokio::spawn(consumer::run(
-        state.db.clone(),
-        LeadConvertedToSample,
-        consumers,
-        state.published.subscribe(),
-    )));
-    jobs.push(tokio::spawn(consumer::run(
-        state.db.clone(),
-        BounceToContactability,
-        consumers,
-        state.published.subscribe(),
-    )));
-    jobs.push(tokio::spawn(observe_outbox_periodically(state.clone())));
-    jobs.push(tokio::spawn(purge_idempotency_keys_periodically(state.clone(), PURGE_INTERVAL)));
+    start(
+        "automation.lead-converted",
+        Box::pin(consumer::run(
+            state.db.clone(),
+            LeadConvertedToSample,
+            consumers,
+            state.published.subscribe(),
+        )),
+    );
+    start(
+        "automation.email-bounce",
+        Box::pin(consumer::run(
+            state.db.clone(),
+            BounceToContactability,
+            consumers,
+            state.published.subscribe(),
+        )),
+    );
+    start("outbox metrics", Box::pin(observe_outbox_periodically(state.clone())));
+    start("idempotency purge", Box::pin(purge_idempotency_keys_periodically(state.clone(), PURGE_INTERVAL)));
     if !projection_interval.is_zero() {
-        jobs.push(tokio::spawn(check_projection_periodically(state.clone(), projection_interval)));
+        start(
+            "projection check",
+            Box::pin(check_projection_periodically(state.clone(), projection_interval)),
+        );
     }
     jobs
 }

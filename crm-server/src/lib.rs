@@ -13,9 +13,10 @@
 //!   publishes it, consumers with checkpoints, and the wake-up listener.
 //! - [`actions`]: writes several entry points share; [`automations`]: the seeds' automations.
 //! - [`embedded_pg`]: a private PostgreSQL from the system's binaries, for the embedded default
-//!   and the test harness.
+//!   and the test harness; its supervisor, and finding the one a running server owns.
 //! - [`demo`]: the demo data of `serve --demo`.
 //! - [`jobs`]: background work of the `all` and `relay` roles.
+//! - [`liveness`]: what `/healthz` looks at (the supervised PostgreSQL, the background jobs).
 //! - [`retention`]: the DSGVO retention policies (`crm-server retention run`).
 //! - [`metrics`], [`telemetry`], [`state`]: what the handlers share.
 //! - `testing` (feature `testing`): the PostgreSQL test harness and repository checks.
@@ -31,6 +32,7 @@ pub mod embedded_pg;
 pub mod error;
 pub mod http;
 pub mod jobs;
+pub mod liveness;
 pub mod metrics;
 pub mod outbox;
 pub mod retention;

@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -13,8 +14,10 @@ use crm_server::config::{
     RetentionAction, RetentionArgs, ServeArgs,
 };
 use crm_server::db::{self, Database};
+use crm_server::embedded_pg::supervise::{RestartPolicy, Status};
 use crm_server::telemetry::{self, LogFilter};
 use crm_server::{AppState, http};
+use tokio::sync::watch;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -49,7 +52,8 @@ fn main() -> ExitCode {
 /// Order on the way out: stop accepting, let in-flight requests finish, close the pool, and only
 /// then stop the private PostgreSQL (if this process started it).
 async fn serve(args: ServeArgs, log_filter: LogFilter) -> anyhow::Result<()> {
-    let database = Database::open(&args.database).await?;
+    let policy = RestartPolicy { max_restarts: args.pg_max_restarts, window: args.pg_restart_window };
+    let database = Database::serve(&args.database, policy).await?;
     let served = serve_on(&args, &database, log_filter).await;
     let closed = database.close().await;
     served.and(closed)
@@ -82,14 +86,51 @@ async fn serve_on(args: &ServeArgs, database: &Database, log_filter: LogFilter) 
         demo(&state, data_dir, listener.local_addr()?).await?;
     }
     let jobs = crm_server::jobs::spawn(&state, args.role, &args.relay, args.projection_check_interval);
-    let shutdown = http::ending_streams(&state, shutdown_signal());
+    // A private PostgreSQL that cannot be kept running ends the server, non-zero.
+    let gave_up = Arc::new(OnceLock::new());
+    let supervision = database.supervision();
+    if let Some(status) = &supervision {
+        state.liveness.watch_database(status.clone());
+    }
+    let stop = {
+        let gave_up = gave_up.clone();
+        async move {
+            tokio::select! {
+                () = shutdown_signal() => {}
+                reason = failure(supervision) => {
+                    tracing::error!(%reason, "shutting down");
+                    let _ = gave_up.set(reason);
+                }
+            }
+        }
+    };
+    let shutdown = http::ending_streams(&state, stop);
     let served = http::serve(listener, http::app(state), shutdown, args.http.shutdown_timeout).await;
     for job in jobs {
         job.abort();
     }
     pool.close().await;
     tracing::info!("database pool closed");
-    served.context("serving HTTP")
+    served.context("serving HTTP")?;
+    match gave_up.get() {
+        Some(reason) => Err(anyhow::anyhow!("{reason}")),
+        None => Ok(()),
+    }
+}
+
+/// Resolves with the reason once the supervisor of the private PostgreSQL gives up; never without
+/// one.
+async fn failure(supervision: Option<watch::Receiver<Status>>) -> String {
+    let Some(mut status) = supervision else {
+        return std::future::pending().await;
+    };
+    match status.wait_for(|status| matches!(status, Status::Failed(_))).await {
+        Ok(failed) => match &*failed {
+            Status::Failed(reason) => reason.clone(),
+            _ => unreachable!("wait_for returns a status its predicate accepted"),
+        },
+        Err(_) => "the supervisor of the private PostgreSQL ended".to_owned(),
+    }
 }
 
 /// Writes the demo data through the server's own router (first start only) and prints tokens of
@@ -149,15 +190,24 @@ fn verifier(args: &ServeArgs, database: &Database) -> anyhow::Result<Verifier> {
         .map_err(anyhow::Error::msg)
 }
 
+/// Prints the token on stdout (for `$(...)`) and on stderr whose key signed it, since a token
+/// only verifies on a server of the same data folder.
 fn dev_token(args: DevTokenArgs) -> anyhow::Result<()> {
-    let dir = match args.data_dir {
-        Some(dir) => dir,
-        None => db::default_data_dir()?,
-    };
+    let dir = args.data_dir.resolve()?;
     let key = DevKey::load_or_create(&dir).map_err(anyhow::Error::msg)?;
+    let subject = args.subject.unwrap_or_else(|| DevKey::default_subject(&args.roles, &args.territories));
     let token = key
-        .mint(&args.subject, &args.roles, &args.territories, &args.chains, args.ttl)
+        .mint(&subject, &args.roles, &args.territories, &args.chains, args.ttl)
         .map_err(anyhow::Error::msg)?;
+    eprintln!(
+        "crm-server dev-token: a token of {subject}, signed with the development key in {}{}",
+        dir.display(),
+        if key.created() {
+            " (made now: no server has used this folder yet; start it with the same --data-dir or CRM_DATA_DIR)"
+        } else {
+            ""
+        }
+    );
     println!("{token}");
     Ok(())
 }

@@ -9,6 +9,7 @@ use crate::auth::Verifier;
 use crate::config::{HttpArgs, Role};
 use crate::domain::fields::FieldCatalog;
 use crate::domain::settings::keys::SettingCatalog;
+use crate::liveness::Liveness;
 use crate::metrics::Metrics;
 use crate::telemetry::LogFilter;
 
@@ -34,6 +35,9 @@ pub struct AppState {
     /// Raised when the server starts shutting down, so that live streams end and the server can
     /// drain instead of waiting for them until its timeout.
     pub stopping: Arc<watch::Sender<bool>>,
+    /// What `/healthz` looks at: the private PostgreSQL and the background jobs, registered as
+    /// they start.
+    pub liveness: Liveness,
 }
 
 impl AppState {
@@ -58,6 +62,7 @@ impl AppState {
             verifier: Arc::new(verifier),
             published: Arc::new(watch::Sender::new(0)),
             stopping: Arc::new(watch::Sender::new(false)),
+            liveness: Liveness::default(),
         })
     }
 }

@@ -4,7 +4,7 @@
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use base64::Engine;
@@ -26,6 +26,11 @@ const PKCS8_PREFIX: [u8; 16] =
 
 pub struct DevKey {
     seed: [u8; 32],
+    /// The data folder it is kept in: refusals name it, since a token signed by another
+    /// folder's key is the usual reason one does not verify.
+    dir: PathBuf,
+    /// Made by this call rather than found.
+    created: bool,
 }
 
 impl DevKey {
@@ -35,7 +40,7 @@ impl DevKey {
         if let Ok(bytes) = fs::read(&path) {
             let seed: [u8; 32] =
                 bytes.try_into().map_err(|_| format!("{} is not a 32-byte key", path.display()))?;
-            return Ok(DevKey { seed });
+            return Ok(DevKey { seed, dir: dir.to_owned(), created: false });
         }
         let mut seed = [0u8; 32];
         SystemRandom::new().fill(&mut seed).map_err(|_| "no randomness for a key".to_owned())?;
@@ -47,7 +52,18 @@ impl DevKey {
             .open(&path)
             .and_then(|mut f| f.write_all(&seed))
             .map_err(|e| format!("writing {}: {e}", path.display()))?;
-        Ok(DevKey { seed })
+        Ok(DevKey { seed, dir: dir.to_owned(), created: true })
+    }
+
+    /// The data folder the key is kept in.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Whether [`DevKey::load_or_create`] made the key rather than found it: no server has used
+    /// the folder yet.
+    pub fn created(&self) -> bool {
+        self.created
     }
 
     fn public_key(&self) -> Result<Vec<u8>, String> {
@@ -76,8 +92,21 @@ impl DevKey {
             algorithms: vec![Algorithm::EdDSA],
             leeway: Duration::from_secs(30),
             claims,
-            keys: Keys::Static(vec![key]),
+            keys: Keys::Dev { key, folder: self.dir.clone() },
         })
+    }
+
+    /// The subject of a token minted without one: `dev-` with the roles and territories
+    /// (`dev-admin`, `dev-sales-rep-BY`, `dev-team-lead-BY+NW`), so that tokens of different roles
+    /// are different users; idempotent replies, for one, are stored per subject.
+    pub fn default_subject(roles: &[UserRole], territories: &[String]) -> String {
+        let mut subject = String::from("dev-");
+        subject.push_str(&roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join("+"));
+        if !territories.is_empty() {
+            subject.push('-');
+            subject.push_str(&territories.join("+"));
+        }
+        subject
     }
 
     /// A token for `subject` with `roles`, `territories` and `chains`, valid for `ttl`.
@@ -127,5 +156,40 @@ mod tests {
         let verifier =
             Verifier { keys: Keys::Static(vec![from_pem]), ..key.verifier(ClaimNames::default()).unwrap() };
         assert!(verifier.verify(&token).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_token_of_another_folders_key_is_refused_naming_the_folder_trusted() {
+        let trusted = tempfile::tempdir().unwrap();
+        let key = DevKey::load_or_create(trusted.path()).unwrap();
+        let other = DevKey::load_or_create(tempfile::tempdir().unwrap().path()).unwrap();
+        let token = other.mint("u_dev", &[UserRole::Admin], &[], &[], Duration::from_secs(60)).unwrap();
+        let refused = key.verifier(ClaimNames::default()).unwrap().verify(&token).await.unwrap_err();
+        assert_eq!(refused, crate::auth::AuthError::DevKeySignature(trusted.path().display().to_string()));
+        let text = refused.to_string();
+        assert!(
+            text.contains("signature is invalid") && text.contains(&trusted.path().display().to_string())
+        );
+    }
+
+    #[test]
+    fn keys_say_whether_they_were_made_or_found() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(DevKey::load_or_create(dir.path()).unwrap().created());
+        let found = DevKey::load_or_create(dir.path()).unwrap();
+        assert!(!found.created());
+        assert_eq!(found.dir(), dir.path());
+    }
+
+    #[test]
+    fn default_subjects_differ_by_role_and_territory() {
+        let by = ["BY".to_owned()];
+        let subjects = [
+            DevKey::default_subject(&[UserRole::Admin], &[]),
+            DevKey::default_subject(&[UserRole::SalesRep], &by),
+            DevKey::default_subject(&[UserRole::SalesRep], &["NW".to_owned()]),
+            DevKey::default_subject(&[UserRole::TeamLead], &["BY".to_owned(), "NW".to_owned()]),
+        ];
+        assert_eq!(subjects, ["dev-admin", "dev-sales-rep-BY", "dev-sales-rep-NW", "dev-team-lead-BY+NW"]);
     }
 }

@@ -37,6 +37,12 @@ pub enum AuthError {
     UnknownKey,
     #[error("the token's signature is invalid")]
     Signature,
+    /// A bad signature on a server that trusts only the development key of a data folder.
+    #[error(
+        "the token's signature is invalid: this server trusts the development key in {0}; mint tokens \
+         with `crm-server dev-token --data-dir {0}`"
+    )]
+    DevKeySignature(String),
     #[error("the token has expired")]
     Expired,
     #[error("the token is not valid yet")]
@@ -56,6 +62,11 @@ pub enum Keys {
     /// Fixed keys (from files, or the development key), tried in order for the token's algorithm.
     Static(Vec<DecodingKey>),
     Jwks(Box<Jwks>),
+    /// The development key of the embedded default, and the data folder it is kept in.
+    Dev {
+        key: DecodingKey,
+        folder: std::path::PathBuf,
+    },
 }
 
 impl std::fmt::Debug for Keys {
@@ -63,6 +74,7 @@ impl std::fmt::Debug for Keys {
         match self {
             Keys::Static(keys) => write!(f, "Static({} keys)", keys.len()),
             Keys::Jwks(jwks) => write!(f, "{jwks:?}"),
+            Keys::Dev { folder, .. } => write!(f, "Dev({})", folder.display()),
         }
     }
 }
@@ -93,6 +105,7 @@ impl Verifier {
         }
         let candidates: Vec<DecodingKey> = match &self.keys {
             Keys::Static(keys) => keys.iter().filter(|k| fits(k, header.alg)).cloned().collect(),
+            Keys::Dev { key, .. } => [key].into_iter().filter(|k| fits(k, header.alg)).cloned().collect(),
             Keys::Jwks(jwks) => {
                 let kid = header.kid.as_deref().ok_or(AuthError::Malformed("no key id (kid)"))?;
                 vec![jwks.key(kid).await.filter(|k| fits(k, header.alg)).ok_or(AuthError::UnknownKey)?]
@@ -116,6 +129,15 @@ impl Verifier {
                 }
                 Err(error) => last = classify(error.kind()),
             }
+        }
+        // Tokens minted from another data folder's key are the usual mistake on the embedded
+        // default: say which folder's key this server trusts.
+        if let (AuthError::Signature, Keys::Dev { folder, .. }) = (&last, &self.keys) {
+            tracing::warn!(
+                trusted_key_folder = %folder.display(),
+                "a token's signature does not match the development key; was it minted with another --data-dir?"
+            );
+            return Err(AuthError::DevKeySignature(folder.display().to_string()));
         }
         Err(last)
     }

@@ -2,10 +2,15 @@
 //! checking the schema version.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context;
+use tokio::sync::watch;
+
+use crate::config::DatabaseArgs;
+use crate::embedded_pg::supervise::{RestartPolicy, Status, Supervised};
+use crate::embedded_pg::{Cluster, Options, PgError, attach};
 
 pub mod activities;
 pub mod cockpit;
@@ -31,8 +36,9 @@ pub const EMBEDDED_DATABASE: &str = "freshplan";
 /// owns nothing, so every row-level security policy applies to it.
 pub const APP_LOGIN: &str = "crm_server";
 
-/// The database a command works on: the server at `DATABASE_URL`, or the private PostgreSQL
-/// started for this process, which [`Database::close`] stops.
+/// The database a command works on: the server at `DATABASE_URL`, or the private PostgreSQL of
+/// the data folder: started (and stopped by [`Database::close`]) by this process, or, for the
+/// operations commands beside a running server, that server's.
 #[derive(Debug)]
 pub struct Database {
     /// Owner URL (migrations, maintenance commands); with `DATABASE_URL`, the URL given.
@@ -40,29 +46,91 @@ pub struct Database {
     /// The URL the server's pool uses: `DATABASE_URL` itself, or the app login on the embedded
     /// default.
     app_url: String,
-    embedded: Option<crate::embedded_pg::Cluster>,
+    embedded: Option<Private>,
 }
 
+/// The private PostgreSQL, by who runs it.
+#[derive(Debug)]
+enum Private {
+    /// Started for a command of this process.
+    Started(Cluster),
+    /// Started for `serve`, and started again when it dies.
+    Supervised(Supervised),
+    /// Run by another process on the same folder (a running server): used, never stopped.
+    Attached(attach::Running),
+}
+
+/// How long an operations command waits for the cluster of a running server that is starting or
+/// restarting.
+const ATTACH_WAIT: Duration = Duration::from_secs(90);
+
 impl Database {
-    pub async fn open(args: &crate::config::DatabaseArgs) -> anyhow::Result<Database> {
-        if let Some(url) = &args.database_url {
-            let url = url.expose().to_owned();
-            return Ok(Database { app_url: url.clone(), url, embedded: None });
+    /// For the operations commands (`migrate`, `events`, `projection`, `retention`): the server at
+    /// `DATABASE_URL`; else the cluster of a process that runs on the data folder (a server), or
+    /// one started for this command.
+    pub async fn open(args: &DatabaseArgs) -> anyhow::Result<Database> {
+        if let Some(database) = Database::external(args) {
+            return Ok(database);
         }
-        let root = match &args.data_dir {
-            Some(dir) => dir.clone(),
-            None => default_data_dir()?,
-        };
-        tracing::info!(data_dir = %root.display(), "no DATABASE_URL: starting the private PostgreSQL");
-        let options = crate::embedded_pg::Options { root, ephemeral: false };
-        let cluster = tokio::task::spawn_blocking(move || crate::embedded_pg::Cluster::start(&options))
+        let root = args.data_dir.resolve()?;
+        let options = Options { root: root.clone(), ephemeral: false };
+        let started = tokio::task::spawn_blocking(move || Cluster::start(&options))
             .await
-            .context("starting PostgreSQL")??;
-        tracing::info!(port = cluster.port(), "private PostgreSQL is ready");
-        create_database_if_missing(&cluster.url("postgres"), EMBEDDED_DATABASE).await?;
-        let url = cluster.url(EMBEDDED_DATABASE);
-        // The app login's password lives next to the superuser's, created on first start.
-        let password_path = cluster.root().join("app-password");
+            .context("starting PostgreSQL")?;
+        let private = match started {
+            Ok(cluster) => {
+                tracing::info!(data_dir = %root.display(), port = cluster.port(), "started the private PostgreSQL");
+                Private::Started(cluster)
+            }
+            Err(PgError::InUse(_)) => {
+                let running = tokio::task::spawn_blocking(move || attach::find(&root, ATTACH_WAIT))
+                    .await
+                    .context("finding the running PostgreSQL")??;
+                tracing::info!(
+                    data_dir = %running.root().display(),
+                    port = running.port(),
+                    "the data folder is in use: working on the PostgreSQL running there"
+                );
+                Private::Attached(running)
+            }
+            Err(error) => return Err(error.into()),
+        };
+        Database::embedded(private).await
+    }
+
+    /// For `serve`: the server at `DATABASE_URL`, or the private PostgreSQL, started and kept
+    /// running under `policy` (a folder another process uses is refused).
+    pub async fn serve(args: &DatabaseArgs, policy: RestartPolicy) -> anyhow::Result<Database> {
+        if let Some(database) = Database::external(args) {
+            return Ok(database);
+        }
+        let root = args.data_dir.resolve()?;
+        tracing::info!(data_dir = %root.display(), "no DATABASE_URL: starting the private PostgreSQL");
+        let options = Options { root, ephemeral: false };
+        let supervised = tokio::task::spawn_blocking(move || {
+            Cluster::start(&options).and_then(|cluster| Supervised::start(cluster, policy))
+        })
+        .await
+        .context("starting PostgreSQL")??;
+        tracing::info!(port = supervised.port(), "private PostgreSQL is ready");
+        Database::embedded(Private::Supervised(supervised)).await
+    }
+
+    fn external(args: &DatabaseArgs) -> Option<Database> {
+        let url = args.database_url.as_ref()?.expose().to_owned();
+        Some(Database { app_url: url.clone(), url, embedded: None })
+    }
+
+    /// The URLs of the private PostgreSQL: its database created on first use, and the app login's
+    /// password kept next to the superuser's.
+    async fn embedded(private: Private) -> anyhow::Result<Database> {
+        let (admin_url, url) = match &private {
+            Private::Started(c) => (c.url("postgres"), c.url(EMBEDDED_DATABASE)),
+            Private::Supervised(c) => (c.url("postgres"), c.url(EMBEDDED_DATABASE)),
+            Private::Attached(c) => (c.url("postgres"), c.url(EMBEDDED_DATABASE)),
+        };
+        create_database_if_missing(&admin_url, EMBEDDED_DATABASE).await?;
+        let password_path = private.root().join("app-password");
         let password = match std::fs::read_to_string(&password_path) {
             Ok(password) => password.trim().to_owned(),
             Err(_) => {
@@ -73,7 +141,7 @@ impl Database {
             }
         };
         let app_url = with_login(&url, APP_LOGIN, &password)?;
-        Ok(Database { url, app_url, embedded: Some(cluster) })
+        Ok(Database { url, app_url, embedded: Some(private) })
     }
 
     /// The owner's URL: for migrations and maintenance.
@@ -87,33 +155,43 @@ impl Database {
     }
 
     /// The data folder of the embedded default, if this is it.
-    pub fn data_dir(&self) -> Option<&std::path::Path> {
-        self.embedded.as_ref().map(|c| c.root())
+    pub fn data_dir(&self) -> Option<&Path> {
+        self.embedded.as_ref().map(Private::root)
     }
 
     pub fn is_embedded(&self) -> bool {
         self.embedded.is_some()
     }
 
+    /// The supervisor's view of the private PostgreSQL of `serve`; `None` for a database this
+    /// process does not keep running.
+    pub fn supervision(&self) -> Option<watch::Receiver<Status>> {
+        match &self.embedded {
+            Some(Private::Supervised(supervised)) => Some(supervised.status()),
+            _ => None,
+        }
+    }
+
     /// Stops the private PostgreSQL, if this process started one. Close pools first.
     pub async fn close(self) -> anyhow::Result<()> {
-        if let Some(cluster) = self.embedded {
-            tokio::task::spawn_blocking(move || cluster.stop()).await.context("stopping PostgreSQL")??;
-        }
+        let stop = match self.embedded {
+            Some(Private::Started(cluster)) => tokio::task::spawn_blocking(move || cluster.stop()),
+            Some(Private::Supervised(supervised)) => tokio::task::spawn_blocking(move || supervised.stop()),
+            Some(Private::Attached(_)) | None => return Ok(()),
+        };
+        stop.await.context("stopping PostgreSQL")??;
         Ok(())
     }
 }
 
-/// The user's data folder, or `/var/lib/freshplan/crm-server` for root, whose home folder
-/// PostgreSQL's unprivileged account could not enter.
-pub fn default_data_dir() -> anyhow::Result<PathBuf> {
-    use etcetera::BaseStrategy;
-    if nix::unistd::Uid::effective().is_root() {
-        return Ok(PathBuf::from("/var/lib/freshplan/crm-server"));
+impl Private {
+    fn root(&self) -> &Path {
+        match self {
+            Private::Started(c) => c.root(),
+            Private::Supervised(c) => c.root(),
+            Private::Attached(c) => c.root(),
+        }
     }
-    let base =
-        etcetera::choose_base_strategy().context("finding the user's data folder; set CRM_DATA_DIR")?;
-    Ok(base.data_dir().join("freshplan").join("crm-server"))
 }
 
 /// The migrations in `migrations/`, compiled into the binary so that `crm-server migrate` needs no

@@ -34,11 +34,20 @@ pub struct Readiness {
     applied_migrations: usize,
 }
 
-/// The process is up. Never touches the database, so a database outage does not get pods killed.
-#[utoipa::path(get, path = "/healthz", tag = "operations",
-    responses((status = 200, description = "The process is up", body = Health)))]
-pub async fn healthz(State(state): State<AppState>) -> axum::Json<Health> {
-    axum::Json(Health { status: "ok", role: state.role, version: env!("CARGO_PKG_VERSION") })
+/// The process is up and can do its work: the private PostgreSQL it keeps (the embedded default)
+/// runs, and no background job has stopped. Never queries the database, so an outage of a
+/// database given by `DATABASE_URL` does not get pods killed (that is `/readyz`'s business).
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses(
+    (status = 200, description = "The process is up", body = Health),
+    (status = 503, description = "The process cannot do its work: its private PostgreSQL died and is \
+        being restarted or could not be, or a background job stopped; `detail` says which", body = Problem,
+        content_type = "application/problem+json"),
+))]
+pub async fn healthz(State(state): State<AppState>) -> Result<axum::Json<Health>, Error> {
+    if let Some(problem) = state.liveness.problem() {
+        return Err(unavailable(problem, []));
+    }
+    Ok(axum::Json(Health { status: "ok", role: state.role, version: env!("CARGO_PKG_VERSION") }))
 }
 
 /// Ready to serve: the database answers and every migration this binary needs is applied.

@@ -1,10 +1,12 @@
 //! Test support: the PostgreSQL harness, a test server over loopback HTTP, and checks that run
-//! over the repository's files. Compiled only with the `testing` feature.
+//! over the repository's files (the README's command blocks among them). Compiled only with the
+//! `testing` feature.
 
 pub mod app;
 pub mod db;
 pub mod events;
 pub mod migration_lint;
+pub mod readme;
 pub mod schema_compat;
 
 pub use app::{TestApp, TestResponse};

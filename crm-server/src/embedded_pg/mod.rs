@@ -25,6 +25,12 @@
 //!
 //! Any PostgreSQL found running on `data/` while we hold the lock is an orphan of an
 //! earlier run that could not stop it; it is shut down before the new server starts.
+//!
+//! # Beside a running owner
+//! One process owns a folder's cluster at a time (the lock). `crm-server serve` hands its
+//! cluster to a [`supervise::Supervised`] keeper, which starts it again when it dies. The
+//! operations commands, finding the lock held, connect to the owner's cluster instead
+//! ([`attach`]): PostgreSQL records its port and state in `data/postmaster.pid`.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -39,6 +45,10 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::{Gid, Pid, Uid, User};
+
+mod access;
+pub mod attach;
+pub mod supervise;
 
 /// The superuser initdb creates; the server and tests connect as this role.
 pub const SUPERUSER: &str = "freshplan";
@@ -60,10 +70,22 @@ pub enum PgError {
          to use an existing server"
     )]
     BinariesNotFound,
-    #[error("the data folder {0} is in use by another process (its lock file is held)")]
+    #[error(
+        "the data folder {0} is in use by another process (its lock file is held): a running `crm-server \
+         serve`, or a command that started its PostgreSQL; a second server cannot share it (the operations \
+         commands can)"
+    )]
     InUse(PathBuf),
     #[error("running as root, but no unprivileged account (postgres or nobody) exists to run PostgreSQL")]
     NoUnprivilegedUser,
+    #[error(
+        "the data folder {0} is in use by another process, but no PostgreSQL became ready on it within \
+         {1}s; see {0}/postgres.log"
+    )]
+    NotReady(PathBuf, u64),
+    /// PostgreSQL's account (as root) cannot reach the data folder; the text says why and what to do.
+    #[error("{0}")]
+    Unreachable(String),
     #[error("{context}: {source}")]
     Io {
         context: String,
@@ -100,6 +122,10 @@ pub struct Cluster {
     pid: Pid,
     exited: mpsc::Receiver<io::Result<ExitStatus>>,
     stopped: bool,
+    /// What a start again needs ([`Cluster::respawn`]).
+    bin: PathBuf,
+    run_as: Option<RunAs>,
+    ephemeral: bool,
     /// Held for the cluster's lifetime; the OS releases it if the process dies.
     _lock: File,
 }
@@ -165,6 +191,9 @@ impl Cluster {
                         pid,
                         exited,
                         stopped: false,
+                        bin,
+                        run_as,
+                        ephemeral: options.ephemeral,
                         _lock: lock,
                     });
                 }
@@ -176,6 +205,17 @@ impl Cluster {
                 Err(e) => return Err(e),
             }
         }
+    }
+
+    /// Starts the server again, on the same port (its clients' URLs stay valid), after its keeper
+    /// reported that it exited: what the supervisor does after a crash. PostgreSQL runs crash
+    /// recovery before it reports ready.
+    fn respawn(&mut self) -> Result<(), PgError> {
+        let (pid, exited) = spawn(&self.bin, &self.root, self.port, self.run_as.as_ref(), self.ephemeral)?;
+        self.pid = pid;
+        self.exited = exited;
+        self.stopped = false;
+        Ok(())
     }
 
     pub fn port(&self) -> u16 {
@@ -268,6 +308,7 @@ pub fn find_bin_dir() -> Option<PathBuf> {
 /// The account PostgreSQL runs as when we are root; `None` runs it as ourselves.
 #[derive(Debug, Clone)]
 struct RunAs {
+    name: &'static str,
     uid: Uid,
     gid: Gid,
 }
@@ -278,10 +319,22 @@ fn run_as() -> Result<Option<RunAs>, PgError> {
     }
     for name in ["postgres", "nobody"] {
         if let Ok(Some(user)) = User::from_name(name) {
-            return Ok(Some(RunAs { uid: user.uid, gid: user.gid }));
+            return Ok(Some(RunAs { name, uid: user.uid, gid: user.gid }));
         }
     }
     Err(PgError::NoUnprivilegedUser)
+}
+
+/// The error for a failed start of `program` (initdb, postgres) in `root`: when PostgreSQL's
+/// account was denied access, which folder stops it and what to do, since the bare "Permission
+/// denied" of a child's chdir names neither.
+fn start_failed(program: &str, root: &Path, run_as: Option<&RunAs>, error: io::Error) -> PgError {
+    match run_as {
+        Some(account) if error.kind() == io::ErrorKind::PermissionDenied => {
+            PgError::Unreachable(access::explain(root, account, &error))
+        }
+        _ => io_err(format!("running {program}"))(error),
+    }
 }
 
 fn create_root(root: &Path, shared_with_other_user: bool) -> Result<(), PgError> {
@@ -347,7 +400,7 @@ fn initdb(bin: &Path, root: &Path, run_as: Option<&RunAs>, ephemeral: bool) -> R
     }
     // initdb needs a working directory the account can read.
     cmd.current_dir(root);
-    let output = cmd.output().map_err(io_err("running initdb"));
+    let output = cmd.output().map_err(|e| start_failed("initdb", root, run_as, e));
     let _ = fs::remove_file(&pwfile);
     let output = output?;
     if !output.status.success() {
@@ -469,7 +522,7 @@ fn spawn(
     let raw_pid = pid_rx
         .recv()
         .unwrap_or_else(|_| Err(io::Error::other("keeper thread vanished")))
-        .map_err(io_err("starting postgres"))?;
+        .map_err(|e| start_failed("postgres", root, run_as, e))?;
     let pid = Pid::from_raw(raw_pid as i32);
 
     let failed = |reason: String| PgError::Start {
