@@ -21,6 +21,15 @@ async fn record(app: &TestApp, body: Value) -> Value {
     res.json()
 }
 
+/// An instant a day before now: an activity then is not overdue yet, whatever today is.
+pub fn yesterday() -> time::OffsetDateTime {
+    time::OffsetDateTime::now_utc() - time::Duration::days(1)
+}
+
+pub fn rfc3339(at: time::OffsetDateTime) -> String {
+    at.format(&time::format_description::well_known::Rfc3339).unwrap()
+}
+
 async fn customer(app: &TestApp) -> String {
     create(app, loewen()).await["id"].as_str().unwrap().to_owned()
 }
@@ -155,10 +164,11 @@ async fn an_roi_consultation_feeds_the_projection_and_waits_for_its_follow_up() 
     let roi = record(
         &app,
         json!({"kind": "ROI_CONSULTATION", "customerId": id, "roiScenarioId": Uuid::now_v7(), "assumptionsVersion": "2026-11",
-               "savingsPerMonth": 1800, "outcome": "QUALIFIED", "occurredAt": "2026-11-30T10:00:00Z"}),
+               "savingsPerMonth": 1800, "outcome": "QUALIFIED", "occurredAt": rfc3339(yesterday())}),
     )
     .await;
-    assert_eq!(roi["sla"]["due"], "2026-12-07");
+    let due = crm_server::domain::berlin::date(yesterday()) + time::Duration::days(7);
+    assert_eq!(roi["sla"]["due"], due.to_string(), "seven days after the consultation");
     assert_eq!(roi["sla"]["status"], "OPEN");
     assert_eq!(fields(&app, &id).await["roi_potential"], json!({"bucket": "HIGH", "value": 1800.0}));
     let found = app.get("/customers?roi_bucket=HIGH").await.json();

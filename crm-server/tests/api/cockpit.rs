@@ -7,6 +7,7 @@ use crm_server::testing::TestApp;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use crate::activities::{rfc3339, yesterday};
 use crate::customers::create;
 use crate::samples::{new_sample, set_status};
 
@@ -54,7 +55,7 @@ async fn the_summary_counts_what_the_caller_may_see() {
     sample_with_feedback(&app, &nrw, "FEEDBACK_NEUTRAL").await;
     new_sample(&app, &nrw).await;
     activity(&app, roi(&by, 1800.0, "2026-01-05T10:00:00Z")).await; // overdue since mid-January
-    activity(&app, roi(&nrw, 700.0, "2026-11-30T10:00:00Z")).await;
+    activity(&app, roi(&nrw, 700.0, &rfc3339(yesterday()))).await;
     let renewal = (time::OffsetDateTime::now_utc().date() + time::Duration::days(30)).to_string();
     let res = app
         .send_json_with(
@@ -136,7 +137,7 @@ async fn overdue_items_page_oldest_due_first() {
         let a = activity(&app, roi(customer, 100.0, &format!("2026-0{}-10T10:00:00Z", n + 1))).await;
         expected.push(a["id"].as_str().unwrap().to_owned());
     }
-    activity(&app, roi(&by, 100.0, "2026-11-30T10:00:00Z")).await; // not due yet
+    activity(&app, roi(&by, 100.0, &rfc3339(yesterday()))).await; // not due yet
     let mut seen = Vec::new();
     let mut url = "/sla/overdue?limit=2".to_owned();
     loop {
