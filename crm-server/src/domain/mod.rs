@@ -6,6 +6,7 @@ pub mod berlin;
 pub mod calendar;
 pub mod cursor;
 pub mod customer;
+pub mod dates;
 pub mod fields;
 pub mod merge_patch;
 pub mod projection;

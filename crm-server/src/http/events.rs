@@ -45,7 +45,7 @@ pub fn commands() -> OpenApiRouter<AppState> {
 #[into_params(parameter_in = Query)]
 pub struct ReplayQuery {
     /// Only events after this position (default 0: from the start).
-    #[param(minimum = 0)]
+    #[param(minimum = 0, maximum = 9223372036854775807_i64)]
     after: Option<i64>,
     /// Comma-separated event types, e.g. `sample.status.changed,activity.created`.
     types: Option<String>,
@@ -64,8 +64,14 @@ pub struct ReplayPage {
 }
 
 fn types(text: Option<&str>, errors: &mut Vec<FieldError>) -> Vec<String> {
-    let types: Vec<String> =
-        text.unwrap_or("").split(',').map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned).collect();
+    // ASCII whitespace only, as the document's pattern says.
+    let types: Vec<String> = text
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim_ascii)
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+        .collect();
     for t in &types {
         if !EventType::ALL.iter().any(|known| known.name() == t) {
             errors.push(FieldError::parameter("types", format!("`{t}` is not an event type")));
@@ -106,7 +112,7 @@ async fn replay(
 pub struct StreamQuery {
     /// Start after this position; `Last-Event-ID` (sent by a reconnecting EventSource) wins. Without
     /// either, the stream starts with the next event published.
-    #[param(minimum = 0)]
+    #[param(minimum = 0, maximum = 9223372036854775807_i64)]
     after: Option<i64>,
     /// Comma-separated event types.
     types: Option<String>,
@@ -115,7 +121,8 @@ pub struct StreamQuery {
 /// A live feed of published events as Server-Sent Events (`id:` is the position, `event:` the
 /// type, `data:` the CloudEvent), for the cockpit. Resumes after `Last-Event-ID`.
 #[utoipa::path(get, path = "/events/stream", tag = "events", params(StreamQuery,
-    ("Last-Event-ID" = Option<i64>, Header, description = "The last position received, to resume after")),
+    ("Last-Event-ID" = Option<i64>, Header, minimum = 0, maximum = 9223372036854775807_i64,
+        description = "The last position received, to resume after")),
     responses(
         (status = 200, description = "text/event-stream of CloudEvents", content_type = "text/event-stream", body = String),
         (status = 400, description = "A bad parameter", body = Problem, content_type = "application/problem+json"),
@@ -196,17 +203,31 @@ async fn stream(
 #[serde(rename_all = "lowercase")]
 pub struct InboundEvent {
     /// "1.0".
+    #[schema(pattern = r"^1\.0$")]
     specversion: String,
-    /// Unique within `source`: a resent event (same source and id) is accepted once.
+    /// Unique within `source`: a resent event (same source and id) is accepted once. Not blank.
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"[^\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    )]
     id: String,
-    /// e.g. `crm.lead-management`.
+    /// e.g. `crm.lead-management`. Not blank.
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"[^\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    )]
     source: String,
     /// `lead.converted` or `email.bounce`.
     #[serde(rename = "type")]
+    #[schema(pattern = r"^(lead\.converted|email\.bounce)$")]
     event_type: String,
     #[serde(default)]
     subject: Option<String>,
+    /// `application/json` (parameters may follow).
     #[serde(default)]
+    #[schema(pattern = "^application/json")]
     datacontenttype: Option<String>,
     /// Validated against the type's schema (`GET` the `dataschema` of the type).
     #[schema(value_type = Object)]
@@ -251,7 +272,7 @@ async fn inbound(
         errors.push(FieldError::new("/specversion", "must be \"1.0\""));
     }
     for (pointer, value) in [("/id", &event.id), ("/source", &event.source)] {
-        if value.trim().is_empty() || value.len() > 255 {
+        if value.trim().is_empty() || value.chars().count() > 255 {
             errors.push(FieldError::new(pointer, "1 to 255 characters"));
         }
     }

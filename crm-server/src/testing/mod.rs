@@ -6,6 +6,7 @@ pub mod db;
 pub mod events;
 pub mod migration_lint;
 pub mod schema_compat;
+pub mod strict_json;
 
 pub use app::{TestApp, TestResponse};
 pub use db::TestDb;

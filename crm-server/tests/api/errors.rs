@@ -31,6 +31,24 @@ async fn a_method_not_allowed_is_a_405_problem_that_keeps_the_allow_header() {
 }
 
 #[tokio::test]
+async fn a_method_a_path_does_not_serve_is_405_whatever_its_headers_and_body() {
+    let app = TestApp::spawn().await;
+    for (path, headers) in [
+        ("/samples", vec![("idempotency-key", "a key with spaces"), ("content-type", "application/json")]),
+        ("/activities", vec![("idempotency-key", "")]),
+        ("/settings/sync-reports", vec![("content-type", "text/plain")]),
+    ] {
+        let res = app.send(Method::PATCH, path, &headers, "not json").await;
+        res.problem(StatusCode::METHOD_NOT_ALLOWED);
+        let allow = res.header("allow").unwrap_or_default();
+        assert!(allow.contains("POST") && !allow.contains("PATCH"), "{path}: {allow}");
+    }
+    let res = app.send(Method::DELETE, "/customers/00000000-0000-0000-0000-000000000000", &[], "").await;
+    res.problem(StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(res.header("allow"), Some("GET,PATCH,HEAD"));
+}
+
+#[tokio::test]
 async fn malformed_json_is_a_400_problem_with_the_position() {
     let app = TestApp::spawn().await;
     let res = app

@@ -168,11 +168,18 @@ fn synced_event(report: &SyncReport, id: Uuid, actor: &str) -> NewEvent {
 #[into_params(parameter_in = Query)]
 pub struct ReportsQuery {
     /// Only this tenant's reports, e.g. `acme`.
+    #[param(max_length = 63, pattern = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")]
     tenant: Option<String>,
     /// Only this TenantPolicy's reports: `<namespace>/<name>`, e.g. `crm/acme`.
+    #[param(
+        max_length = 507,
+        pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+    )]
     policy: Option<String>,
     #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
+    /// `nextCursor` of the previous page, as it was given (opaque).
+    #[param(pattern = "^[A-Za-z0-9_-]{1,1024}$")]
     cursor: Option<String>,
 }
 
