@@ -79,7 +79,11 @@ pub struct ProducttestFeedback {
     /// A delivered sample of the same customer.
     pub sample_id: Uuid,
     #[schema(minimum = 1, maximum = 5)]
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::domain::integral::optional"
+    )]
     pub rating: Option<u8>,
     pub outcome: FeedbackOutcome,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -186,6 +190,7 @@ pub struct DecisionMakerAlignment {
     #[schema(min_items = 1)]
     pub roles: Vec<DecisionRole>,
     #[schema(minimum = 0, maximum = 100)]
+    #[serde(deserialize_with = "crate::domain::integral::exact")]
     pub alignment_score: u8,
     pub outcome: AlignmentOutcome,
 }

@@ -8,6 +8,7 @@ pub mod cursor;
 pub mod customer;
 pub mod dates;
 pub mod fields;
+pub mod integral;
 pub mod merge_patch;
 pub mod projection;
 pub mod sample;

@@ -130,6 +130,7 @@ pub struct SampleItem {
     #[schema(example = "CF-3001")]
     pub sku: String,
     #[schema(minimum = 1, maximum = 1000)]
+    #[serde(deserialize_with = "crate::domain::integral::exact")]
     pub quantity: i32,
 }
 

@@ -174,7 +174,7 @@ async fn get_contact(
 /// Change a contact's own members with a JSON merge patch; needs `If-Match`. Emits
 /// `contact.updated`.
 #[utoipa::path(patch, path = "/contacts/{id}", tag = "contacts", params(("id" = Uuid, Path), OptionalKey,
-    ("If-Match" = String, Header, pattern = r#"^(\*|(W/)?"[!#-~]*"([ \t]*,[ \t]*(W/)?"[!#-~]*")*([ \t]*,)?)$"#, description = "The ETag from GET /contacts/{id}")),
+    ("If-Match" = String, Header, pattern = r#"^(\*|[ \t,]*((W/)?"[!#-~]*"([ \t]*,[ \t,]*(W/)?"[!#-~]*")*)?[ \t,]*)$"#, description = "The ETag from GET /contacts/{id}")),
     request_body(content = Object, content_type = "application/merge-patch+json",
         description = "Members of ContactInput to change"),
     responses(

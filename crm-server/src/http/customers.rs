@@ -139,7 +139,7 @@ async fn get_customer(
 /// an optional member. Needs `If-Match` (unless the server is configured otherwise). Emits
 /// `customer.updated`, and `customer.contactability.changed` when contactability changed.
 #[utoipa::path(patch, path = "/customers/{id}", tag = "customers", params(("id" = Uuid, Path), OptionalKey,
-    ("If-Match" = String, Header, pattern = r#"^(\*|(W/)?"[!#-~]*"([ \t]*,[ \t]*(W/)?"[!#-~]*")*([ \t]*,)?)$"#, description = "The ETag from GET /customers/{id}")),
+    ("If-Match" = String, Header, pattern = r#"^(\*|[ \t,]*((W/)?"[!#-~]*"([ \t]*,[ \t,]*(W/)?"[!#-~]*")*)?[ \t,]*)$"#, description = "The ETag from GET /customers/{id}")),
     request_body(content = Object, content_type = "application/merge-patch+json",
         description = "Members of CustomerInput to change"),
     responses(

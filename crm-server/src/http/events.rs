@@ -145,6 +145,10 @@ async fn stream(
         }
         None => query.after,
     };
+    // Checked even when Last-Event-ID wins over it: a bad parameter is never silently ignored.
+    if query.after.is_some_and(|after| after < 0) {
+        errors.push(FieldError::parameter("after", "a position, 0 or more"));
+    }
     let types = types(query.types.as_deref(), &mut errors);
     if !errors.is_empty() {
         return Err(Error::BadRequest { detail: "invalid stream parameters".into(), errors });

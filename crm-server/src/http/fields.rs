@@ -128,7 +128,7 @@ const UNCONDITIONAL_ATTEMPTS: usize = 5;
 /// field. Hot fields update the projection in the same transaction. Emits
 /// `customer.fields.changed`.
 #[utoipa::path(patch, path = "/customers/{id}/fields", tag = "fields", params(("id" = Uuid, Path), OptionalKey,
-    ("If-Match" = String, Header, pattern = r#"^(\*|(W/)?"[!#-~]*"([ \t]*,[ \t]*(W/)?"[!#-~]*")*([ \t]*,)?)$"#, description = "The ETag from GET /customers/{id}/fields")),
+    ("If-Match" = String, Header, pattern = r#"^(\*|[ \t,]*((W/)?"[!#-~]*"([ \t]*,[ \t,]*(W/)?"[!#-~]*")*)?[ \t,]*)$"#, description = "The ETag from GET /customers/{id}/fields")),
     request_body(content = Object, description = "Field keys to new values; null removes",
         example = json!({"roi_potential": {"bucket": "HIGH", "value": 1800}, "current_supplier_contracts": {"renewal_date": "2027-03-01", "exclusivity": true}})),
     responses(

@@ -18,6 +18,7 @@ use crate::config::Role;
 use crate::domain::activity::{
     ActivityBase, ActivityKind, DecisionMakerAlignment, MenuIntegration, ProducttestFeedback, RoiConsultation,
 };
+use crate::domain::customer::ContactInput;
 use crate::domain::settings::keys::SettingKey;
 use crate::error::{FieldError, Problem};
 use crate::outbox::EventType;
@@ -34,6 +35,7 @@ use crate::outbox::EventType;
     components(schemas(
         Problem,
         FieldError,
+        ContactInput,
         ActivityBase,
         ProducttestFeedback,
         RoiConsultation,
@@ -270,6 +272,18 @@ pub fn document() -> Value {
             array.insert("items".into(), items);
         }
     }
+    // A policy's namespace and name are each at most 253 characters, which the pattern of their
+    // labels cannot say.
+    let lengths = json!([{"pattern": "^[^/]{1,253}/[^/]{1,253}$"}]);
+    if let Some(policy) = doc.pointer_mut("/components/schemas/SyncReportInput/properties/policy") {
+        policy["allOf"] = lengths.clone();
+    }
+    let reports = "/paths/~1settings~1sync-reports/get/parameters";
+    for parameter in doc.pointer_mut(reports).and_then(Value::as_array_mut).into_iter().flatten() {
+        if parameter["name"] == "policy" {
+            parameter["schema"]["allOf"] = lengths.clone();
+        }
+    }
     new_activity(&mut doc);
     inbound_data(&mut doc);
     merge_patch(
@@ -349,6 +363,11 @@ fn complete(method: &str, path: &str, operation: &mut Map<String, Value>) {
     }
     if let Some(parameters) = operation.get_mut("parameters").and_then(Value::as_array_mut) {
         for parameter in parameters {
+            // An absent parameter is its "no value"; the text `null` is never one.
+            if let Some(types) = parameter["schema"]["type"].as_array() {
+                let types: Vec<Value> = types.iter().filter(|t| *t != "null").cloned().collect();
+                parameter["schema"]["type"] = if types.len() == 1 { types[0].clone() } else { json!(types) };
+            }
             match (parameter["in"].as_str(), parameter["name"].as_str()) {
                 (Some("query"), Some("types")) => parameter["schema"]["pattern"] = json!(types_pattern()),
                 (Some("path"), Some("key")) if path.starts_with("/settings/") => {

@@ -305,7 +305,7 @@ pub struct StatusChangeRequest {
 /// the allowed ones. `If-Match` is honoured when given. Emits `sample.status.changed`; a
 /// delivery starts the product-test follow-up SLA.
 #[utoipa::path(patch, path = "/samples/{id}/status", tag = "samples", params(("id" = Uuid, Path), OptionalKey,
-    ("If-Match" = Option<String>, Header, pattern = r#"^(\*|(W/)?"[!#-~]*"([ \t]*,[ \t]*(W/)?"[!#-~]*")*([ \t]*,)?)$"#, description = "The ETag from GET /samples/{id}")),
+    ("If-Match" = Option<String>, Header, pattern = r#"^(\*|[ \t,]*((W/)?"[!#-~]*"([ \t]*,[ \t,]*(W/)?"[!#-~]*")*)?[ \t,]*)$"#, description = "The ETag from GET /samples/{id}")),
     request_body = StatusChangeRequest, responses(
         (status = 200, description = "Changed; the new `ETag`", body = Sample),
         (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),

@@ -20,6 +20,7 @@ mod relay;
 mod repository;
 mod retention;
 mod samples;
+mod schemathesis;
 mod search;
 mod settings;
 mod sync_reports;

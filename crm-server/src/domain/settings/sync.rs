@@ -96,6 +96,7 @@ pub struct SyncReportInput {
     pub org: Option<String>,
     /// The effective version applied (or tried): the `version` of `GET /settings/effective`.
     #[schema(minimum = 0, maximum = 9223372036854775807_i64)]
+    #[serde(deserialize_with = "crate::domain::integral::exact")]
     pub version: i64,
     pub outcome: Outcome,
     /// The keys in force, at most 100, each once.

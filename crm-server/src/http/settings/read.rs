@@ -95,7 +95,7 @@ fn not_modified(etag: &str) -> Response {
 /// most specific scope that has one (org, else tenant, else global), whole. Strong `ETag`;
 /// `If-None-Match` with it answers 304 until something in the chain changes.
 #[utoipa::path(get, path = "/settings/effective", tag = "settings", params(EffectiveQuery,
-    ("If-None-Match" = Option<String>, Header, pattern = r#"^(\*|(W/)?"[!#-~]*"([ \t]*,[ \t]*(W/)?"[!#-~]*")*([ \t]*,)?)$"#, description = "The ETag of a view read before")),
+    ("If-None-Match" = Option<String>, Header, pattern = r#"^(\*|[ \t,]*((W/)?"[!#-~]*"([ \t]*,[ \t,]*(W/)?"[!#-~]*")*)?[ \t,]*)$"#, description = "The ETag of a view read before")),
     responses(
         (status = 200, description = "The effective settings", body = Effective),
         (status = 304, description = "Not modified: the If-None-Match tag is current"),
@@ -144,7 +144,7 @@ pub(super) async fn effective(
 #[utoipa::path(get, path = "/settings/{scope}/{key}", tag = "settings", params(
     ("scope" = String, Path, pattern = r"^(global|tenant:[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?|org:[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?:[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)$", description = "`global`, `tenant:<tenant>` or `org:<tenant>:<org>`", example = "tenant:acme"),
     ("key" = String, Path, description = "A key of GET /settings/keys", example = "gateway.rateLimit"),
-    ("If-None-Match" = Option<String>, Header, pattern = r#"^(\*|(W/)?"[!#-~]*"([ \t]*,[ \t]*(W/)?"[!#-~]*")*([ \t]*,)?)$"#, description = "The ETag of a copy read before")),
+    ("If-None-Match" = Option<String>, Header, pattern = r#"^(\*|[ \t,]*((W/)?"[!#-~]*"([ \t]*,[ \t,]*(W/)?"[!#-~]*")*)?[ \t,]*)$"#, description = "The ETag of a copy read before")),
     responses(
         (status = 200, description = "The setting", body = Setting),
         (status = 304, description = "Not modified: the If-None-Match tag is current"),

@@ -45,8 +45,8 @@ pub struct SettingInput {
 #[utoipa::path(put, path = "/settings/{scope}/{key}", tag = "settings", params(
     ("scope" = String, Path, pattern = r"^(global|tenant:[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?|org:[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?:[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)$", description = "`global`, `tenant:<tenant>` or `org:<tenant>:<org>`", example = "tenant:acme"),
     ("key" = String, Path, description = "A key of GET /settings/keys", example = "gateway.rateLimit"),
-    ("If-Match" = Option<String>, Header, pattern = r#"^(\*|(W/)?"[!#-~]*"([ \t]*,[ \t]*(W/)?"[!#-~]*")*([ \t]*,)?)$"#, description = "Required over an existing setting: its ETag"),
-    ("If-None-Match" = Option<String>, Header, pattern = r#"^(\*|(W/)?"[!#-~]*"([ \t]*,[ \t]*(W/)?"[!#-~]*")*([ \t]*,)?)$"#, description = "`*`: only create, never replace")),
+    ("If-Match" = Option<String>, Header, pattern = r#"^(\*|[ \t,]*((W/)?"[!#-~]*"([ \t]*,[ \t,]*(W/)?"[!#-~]*")*)?[ \t,]*)$"#, description = "Required over an existing setting: its ETag"),
+    ("If-None-Match" = Option<String>, Header, pattern = r#"^(\*|[ \t,]*((W/)?"[!#-~]*"([ \t]*,[ \t,]*(W/)?"[!#-~]*")*)?[ \t,]*)$"#, description = "`*`: only create, never replace")),
     request_body = SettingInput,
     responses(
         (status = 201, description = "Created; the ETag is in the header", body = Setting),
@@ -145,7 +145,7 @@ fn check_put(
 #[utoipa::path(delete, path = "/settings/{scope}/{key}", tag = "settings", params(
     ("scope" = String, Path, pattern = r"^(global|tenant:[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?|org:[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?:[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)$", description = "`global`, `tenant:<tenant>` or `org:<tenant>:<org>`", example = "tenant:acme"),
     ("key" = String, Path, description = "A key of GET /settings/keys", example = "gateway.rateLimit"),
-    ("If-Match" = String, Header, pattern = r#"^(\*|(W/)?"[!#-~]*"([ \t]*,[ \t]*(W/)?"[!#-~]*")*([ \t]*,)?)$"#, description = "The setting's ETag, or *")),
+    ("If-Match" = String, Header, pattern = r#"^(\*|[ \t,]*((W/)?"[!#-~]*"([ \t]*,[ \t,]*(W/)?"[!#-~]*")*)?[ \t,]*)$"#, description = "The setting's ETag, or *")),
     responses(
         (status = 204, description = "Deleted"),
         (status = 400, description = "Not a scope, or a malformed If-Match", body = Problem, content_type = "application/problem+json"),
