@@ -153,7 +153,7 @@ pub struct MenuIntegration {
     #[schema(
         min_length = 1,
         max_length = 100,
-        pattern = r"[^\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+        pattern = r"^[^\u0000]*[^\u0000\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\u0000]*$"
     )]
     pub season: String,
     /// At most 100, each 1 to 200 characters and not blank.

@@ -132,7 +132,9 @@ const UNCONDITIONAL_ATTEMPTS: usize = 5;
     request_body(content = Object, description = "Field keys to new values; null removes",
         example = json!({"roi_potential": {"bucket": "HIGH", "value": 1800}, "current_supplier_contracts": {"renewal_date": "2027-03-01", "exclusivity": true}})),
     responses(
-        (status = 409, description = "A request with the same Idempotency-Key is still in flight", body = Problem,
+        (status = 409, description = "A request with the same Idempotency-Key is still in flight; or, with \
+            `If-Match: *` (or none, where the server allows that), other writes kept changing the fields \
+            between reading and writing them: read again and retry", body = Problem,
             content_type = "application/problem+json"),
         (status = 200, description = "Written; the new ETag is in the header", body = FieldsWritten),
         (status = 400, description = "Malformed JSON or If-Match", body = Problem, content_type = "application/problem+json"),

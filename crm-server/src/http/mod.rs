@@ -24,6 +24,7 @@ mod methods;
 mod observe;
 pub mod openapi;
 mod paging;
+mod parse_errors;
 pub mod preconditions;
 pub mod problem;
 mod projection;
@@ -157,7 +158,8 @@ pub async fn serve(
         tracing::info!("shutting down: no new connections, waiting for in-flight requests");
         let _ = stopping_tx.send(true);
     };
-    let server = axum::serve(listener, app).with_graceful_shutdown(signal).into_future();
+    let server =
+        axum::serve(parse_errors::Listener(listener), app).with_graceful_shutdown(signal).into_future();
     let deadline = async move {
         // `wait_for` fails only when the sender is gone, i.e. the server already returned.
         if stopping.wait_for(|stopping| *stopping).await.is_ok() {

@@ -238,12 +238,12 @@ const ITEM_BOUNDS: &[(&str, &str, &str)] = &[
     (
         "SyncReportInput",
         "changes",
-        r#"{"type": "string", "minLength": 1, "maxLength": 10000, "pattern": "[^\\u0009-\\u000d\\u0020\\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"}"#,
+        r#"{"type": "string", "minLength": 1, "maxLength": 10000, "pattern": "^[^\\u0000]*[^\\u0000\\u0009-\\u000d\\u0020\\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][^\\u0000]*$"}"#,
     ),
     (
         "MenuIntegration",
         "plannedDishes",
-        r#"{"type": "string", "minLength": 1, "maxLength": 200, "pattern": "[^\\u0009-\\u000d\\u0020\\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"}"#,
+        r#"{"type": "string", "minLength": 1, "maxLength": 200, "pattern": "^[^\\u0000]*[^\\u0000\\u0009-\\u000d\\u0020\\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][^\\u0000]*$"}"#,
     ),
 ];
 
@@ -294,6 +294,15 @@ pub fn document() -> Value {
     );
     merge_patch(&mut doc, "/contacts/{id}", "ContactInput", &[]);
     bound_dates(&mut doc);
+    for (name, schema) in doc["components"]["schemas"].as_object_mut().into_iter().flatten() {
+        // A problem may quote what the client sent, NUL characters included.
+        if name != "Problem" && name != "FieldError" {
+            no_nul(schema);
+        }
+    }
+    for item in doc["paths"].as_object_mut().into_iter().flat_map(|paths| paths.values_mut()) {
+        no_nul(item);
+    }
     let ids = operation_ids(&doc);
     if let Some(paths) = doc["paths"].as_object_mut() {
         for (path, item) in paths.iter_mut() {
@@ -581,5 +590,27 @@ fn merge_patch(doc: &mut Value, path: &str, input: &str, defaulted: &[&str]) {
     );
     if let Some(schema) = doc.pointer_mut(&at) {
         *schema = json!({"$ref": format!("#/components/schemas/{name}")});
+    }
+}
+
+/// Free text anywhere in the document: the server refuses the NUL character in every string
+/// (PostgreSQL stores it neither in text nor in jsonb), so a string with no pattern of its own
+/// says so with one.
+fn no_nul(value: &mut Value) {
+    match value {
+        Value::Object(members) => {
+            let is_string = match members.get("type") {
+                Some(Value::String(t)) => t == "string",
+                Some(Value::Array(types)) => types.iter().any(|t| t == "string"),
+                _ => false,
+            };
+            let free = ["pattern", "enum", "const", "format"].iter().all(|k| !members.contains_key(*k));
+            if is_string && free {
+                members.insert("pattern".into(), json!("^[^\\u0000]*$"));
+            }
+            members.values_mut().for_each(no_nul);
+        }
+        Value::Array(items) => items.iter_mut().for_each(no_nul),
+        _ => {}
     }
 }

@@ -332,3 +332,37 @@ fn no_malformed_input_causes_a_server_error() {
         }
     });
 }
+
+/// Sends `request` as raw bytes and reads the whole answer (the server closes the connection).
+async fn raw(app: &TestApp, request: &[u8]) -> (String, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(app.address).await.unwrap();
+    // The server may answer and close before it has read everything.
+    let _ = stream.write_all(request).await;
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer)).await;
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or_else(|| panic!("no head: {answer}"));
+    (head.to_owned(), body.to_owned())
+}
+
+#[tokio::test]
+async fn requests_the_http_parser_refuses_get_problems_too() {
+    let app = TestApp::spawn().await;
+    let long_uri = format!("GET /healthz?{} HTTP/1.1\r\nhost: x\r\n\r\n", "a".repeat(70_000));
+    let many_fields: String = (0..120).map(|i| format!("x-field-{i}: v\r\n")).collect();
+    let many_fields = format!("GET /healthz HTTP/1.1\r\nhost: x\r\n{many_fields}\r\n");
+    let big_field = format!("GET /healthz HTTP/1.1\r\nhost: x\r\nx-big: {}\r\n\r\n", "a".repeat(500_000));
+    for (request, status) in
+        [(long_uri, 414), (many_fields, 431), (big_field, 431), ("NOT HTTP AT ALL\r\n\r\n".to_owned(), 400)]
+    {
+        let (head, body) = raw(&app, request.as_bytes()).await;
+        assert!(head.starts_with(&format!("HTTP/1.1 {status} ")), "{head}");
+        assert!(head.to_lowercase().contains("content-type: application/problem+json"), "{head}");
+        let problem = crm_server::testing::strict_json::parse(body.as_bytes()).unwrap();
+        assert_eq!(problem["status"], status, "{problem}");
+        assert_eq!(problem["type"], "about:blank");
+    }
+    // The server still serves.
+    assert_eq!(app.get("/healthz").await.status, StatusCode::OK);
+}

@@ -68,7 +68,7 @@ pub struct RejectedSetting {
     #[schema(
         min_length = 1,
         max_length = 2000,
-        pattern = r"[^\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+        pattern = r"^[^\u0000]*[^\u0000\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\u0000]*$"
     )]
     pub reason: String,
 }
