@@ -54,7 +54,7 @@ pub struct Sample {
     /// The kit the items came from, if any.
     kit_id: Option<String>,
     status: SampleStatus,
-    items: Vec<SampleItem>,
+    items: Vec<SampleItemView>,
     delivery_date: Date,
     #[serde(skip_serializing_if = "Option::is_none")]
     delivery_address: Option<String>,
@@ -86,6 +86,20 @@ pub struct Sample {
     history: Option<Vec<StatusChangeEntry>>,
 }
 
+/// An item of a sample or a kit, as the API shows it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SampleItemView {
+    #[schema(example = "CF-3001")]
+    sku: String,
+    quantity: i32,
+}
+
+impl From<SampleItem> for SampleItemView {
+    fn from(item: SampleItem) -> Self {
+        SampleItemView { sku: item.sku, quantity: item.quantity }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StatusChangeEntry {
@@ -105,7 +119,7 @@ fn to_api(row: SampleRow, items: Vec<SampleItem>) -> Result<Sample, Error> {
         customer_id: row.customer_id,
         kit_id: row.kit_id,
         status,
-        items,
+        items: items.into_iter().map(SampleItemView::from).collect(),
         delivery_date: row.delivery_date,
         delivery_address: row.delivery_address,
         contact_email: row.contact_email,
@@ -410,7 +424,7 @@ pub struct Kit {
     id: String,
     name: String,
     is_default: bool,
-    items: Vec<SampleItem>,
+    items: Vec<SampleItemView>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -436,7 +450,11 @@ async fn list_kits(State(state): State<AppState>, caller: Caller) -> Result<Json
                 id,
                 name,
                 is_default,
-                items: serde_json::from_value(items).map_err(anyhow::Error::from)?,
+                items: serde_json::from_value::<Vec<SampleItem>>(items)
+                    .map_err(anyhow::Error::from)?
+                    .into_iter()
+                    .map(SampleItemView::from)
+                    .collect(),
             })
         })
         .collect::<Result<_, Error>>()?;

@@ -5,6 +5,7 @@ mod activities;
 mod auth;
 mod chaos;
 mod cockpit;
+mod contract;
 mod customers;
 mod demo;
 mod embedded;

@@ -50,7 +50,7 @@ pub struct SyncReportView {
     version: i64,
     outcome: Outcome,
     applied: Vec<String>,
-    rejected: Vec<RejectedSetting>,
+    rejected: Vec<RejectedSettingView>,
     changes: Vec<String>,
     detail: Option<String>,
     /// `user:<token subject>` of the reporter.
@@ -59,6 +59,21 @@ pub struct SyncReportView {
     at: OffsetDateTime,
     /// The correlation id of the request that posted the report.
     correlation_id: Option<String>,
+}
+
+/// A setting the operator did not apply, and why, as stored.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RejectedSettingView {
+    key: String,
+    /// Where its value came from: `global`, `tenant:<tenant>` or `org:<tenant>:<org>`.
+    scope: String,
+    reason: String,
+}
+
+impl From<RejectedSetting> for RejectedSettingView {
+    fn from(r: RejectedSetting) -> Self {
+        RejectedSettingView { key: r.key, scope: r.scope, reason: r.reason }
+    }
 }
 
 impl TryFrom<SyncReportRow> for SyncReportView {
@@ -77,7 +92,7 @@ impl TryFrom<SyncReportRow> for SyncReportView {
             version: row.version,
             outcome,
             applied: row.applied,
-            rejected,
+            rejected: rejected.into_iter().map(RejectedSettingView::from).collect(),
             changes: row.changes,
             detail: row.detail,
             actor: row.actor,
