@@ -125,8 +125,9 @@ fn cross_member_rules(key: &str, value: &Value, pointer: &str) -> Option<FieldEr
 }
 
 /// Dates and date-times (by the schema's `format`) outside the years clients may give; see
-/// [`crate::domain::dates`]. Follows `properties` and `items`, which is how the catalog nests.
-fn insane_dates(schema: &Value, value: &Value, pointer: &str, errors: &mut Vec<FieldError>) {
+/// [`crate::domain::dates`]. Follows `properties` and `items`, which is how the catalog and the
+/// event schemas nest.
+pub fn insane_dates(schema: &Value, value: &Value, pointer: &str, errors: &mut Vec<FieldError>) {
     let dated = matches!(schema["format"].as_str(), Some("date" | "date-time"));
     match value {
         Value::String(text) if dated && !crate::domain::dates::is_sane_text(text) => {

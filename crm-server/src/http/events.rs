@@ -5,6 +5,7 @@
 //! are CloudEvents 1.0 JSON with their `position`, the order of the log.
 
 use std::convert::Infallible;
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use axum::Json;
@@ -216,8 +217,10 @@ pub struct InboundEvent {
         pattern = r"^[^\u0000]*[^\u0000\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\u0000]*$"
     )]
     id: String,
-    /// e.g. `crm.lead-management`. Not blank.
+    /// A URI reference (RFC 3986), e.g. `crm.lead-management` or `urn:freshplan:mail`: it becomes
+    /// the CloudEvent's `source`.
     #[schema(
+        format = "uri-reference",
         min_length = 1,
         max_length = 255,
         pattern = r"^[^\u0000]*[^\u0000\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\u0000]*$"
@@ -240,6 +243,19 @@ pub struct InboundEvent {
     #[serde(flatten)]
     #[schema(value_type = Object)]
     _extensions: serde_json::Map<String, Value>,
+}
+
+/// A CloudEvent's `source` is a URI reference (CloudEvents 1.0, section 3.1.1); the same check as
+/// the JSON Schema format, so that what is accepted here is what the envelope's schema accepts.
+static URI_REFERENCE: LazyLock<Option<jsonschema::Validator>> = LazyLock::new(|| {
+    jsonschema::options()
+        .should_validate_formats(true)
+        .build(&serde_json::json!({"type": "string", "format": "uri-reference"}))
+        .ok()
+});
+
+fn is_uri_reference(text: &str) -> bool {
+    URI_REFERENCE.as_ref().is_some_and(|v| v.is_valid(&Value::String(text.to_owned())))
 }
 
 /// The inbound types, and the member of their data that names the customer.
@@ -280,6 +296,9 @@ async fn inbound(
             errors.push(FieldError::new(pointer, "1 to 255 characters"));
         }
     }
+    if !is_uri_reference(&event.source) {
+        errors.push(FieldError::new("/source", "a URI reference (RFC 3986), e.g. crm.lead-management"));
+    }
     if event.datacontenttype.as_deref().is_some_and(|t| !t.starts_with("application/json")) {
         errors.push(FieldError::new("/datacontenttype", "must be application/json"));
     }
@@ -295,6 +314,12 @@ async fn inbound(
     event_type.validate(&event.data).map_err(|problems| {
         Error::Unprocessable(problems.into_iter().map(|p| FieldError::new("/data", p)).collect())
     })?;
+    let schema: Value = serde_json::from_str(event_type.schema_source()).map_err(anyhow::Error::from)?;
+    let mut dates = Vec::new();
+    crate::domain::fields::insane_dates(&schema, &event.data, "/data", &mut dates);
+    if !dates.is_empty() {
+        return Err(Error::Unprocessable(dates));
+    }
     let customer: Uuid =
         event.data[customer_member].as_str().and_then(|s| s.parse().ok()).ok_or_else(|| {
             Error::Unprocessable(vec![FieldError::new(format!("/data/{customer_member}"), "a customer id")])
@@ -338,6 +363,16 @@ mod tests {
         types(Some("sample.lost"), &mut errors);
         assert_eq!(errors[0].parameter.as_deref(), Some("types"));
         assert!(types(None, &mut Vec::new()).is_empty());
+    }
+
+    #[test]
+    fn an_inbound_source_is_a_uri_reference() {
+        for good in ["crm.lead-management", "urn:freshplan:mail", "https://mail.example/bounces", "/mail"] {
+            assert!(is_uri_reference(good), "{good}");
+        }
+        for bad in ["two words", "\u{7}bell", "a\\b", "%zz"] {
+            assert!(!is_uri_reference(bad), "{bad}");
+        }
     }
 
     #[test]
