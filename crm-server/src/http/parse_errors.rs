@@ -18,6 +18,10 @@ use tokio::net::{TcpListener, TcpStream};
 
 use crate::error::Problem;
 
+/// Longer than any head the parser writes for an error (status line, `connection`,
+/// `content-length` and `date`).
+const MAX_HEAD: usize = 256;
+
 /// Accepts connections as [`TcpListener`] does, each wrapped in a [`ProblemIo`].
 pub struct Listener(pub TcpListener);
 
@@ -48,14 +52,18 @@ pub struct ProblemIo<S> {
 /// close\r\ncontent-length: 0\r\ndate: ...\r\n\r\n`, rewritten with a problem as its body; `None`
 /// for anything else.
 fn with_problem(head: &[u8]) -> Option<Vec<u8>> {
-    let text = std::str::from_utf8(head).ok()?;
-    let status = match text.get(..13)? {
-        "HTTP/1.1 400 " => StatusCode::BAD_REQUEST,
-        "HTTP/1.1 414 " => StatusCode::URI_TOO_LONG,
-        "HTTP/1.1 431 " => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+    // Every response passes here: answer from the first bytes, and look further only at a short
+    // head of one of the three statuses.
+    let status = match head.get(..13)? {
+        b"HTTP/1.1 400 " => StatusCode::BAD_REQUEST,
+        b"HTTP/1.1 414 " => StatusCode::URI_TOO_LONG,
+        b"HTTP/1.1 431 " => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
         _ => return None,
     };
-    let lines = text.strip_suffix("\r\n\r\n")?;
+    if head.len() > MAX_HEAD {
+        return None;
+    }
+    let lines = std::str::from_utf8(head).ok()?.strip_suffix("\r\n\r\n")?;
     if lines.contains("\r\n\r\n") || !lines.to_ascii_lowercase().contains("\r\ncontent-length: 0") {
         return None;
     }
@@ -131,8 +139,9 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for ProblemIo<S> {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         // The parser's answer is a head alone, in one slice.
+        let mut slices = bufs.iter().filter(|b| !b.is_empty());
         if this.rewritten.is_none()
-            && let [head] = bufs.iter().filter(|b| !b.is_empty()).collect::<Vec<_>>()[..]
+            && let (Some(head), None) = (slices.next(), slices.next())
             && let Some(bytes) = with_problem(head)
         {
             this.rewritten = Some((bytes, 0, head.len()));
