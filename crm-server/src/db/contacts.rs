@@ -49,7 +49,7 @@ impl ContactRow {
         }
         Ok(Contact {
             id: self.id,
-            attributes: ContactInput::from(self.draft()),
+            attributes: self.draft(),
             accounts,
             version: self.version,
             created_at: self.created_at,

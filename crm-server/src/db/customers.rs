@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::domain::customer::{
-    Address, ContactabilityStatus, CoveragePolicy, Customer, CustomerDraft, Segment,
+    Address, ContactabilityStatus, CoveragePolicy, Customer, CustomerDraft, CustomerMembers, Segment,
 };
 use crate::domain::projection::CUSTOMER_COLUMNS;
 use crate::error::{Error, FieldError};
@@ -73,7 +73,7 @@ impl CustomerRow {
     pub fn to_api(&self) -> Result<Customer, Error> {
         Ok(Customer {
             id: self.id,
-            attributes: self.draft()?.to_input(),
+            attributes: CustomerMembers::from(&self.draft()?),
             version: self.version,
             created_at: self.created_at,
             updated_at: self.updated_at,

@@ -11,6 +11,7 @@ use time::{Date, OffsetDateTime};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use crate::domain::dates;
 use crate::error::FieldError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
@@ -53,6 +54,7 @@ pub struct ActivityBase {
     #[serde(default, with = "time::serde::rfc3339::option")]
     pub occurred_at: Option<OffsetDateTime>,
     #[serde(default)]
+    #[schema(max_length = 4000)]
     pub note: Option<String>,
     /// The earlier activity of the same customer this one follows up: its SLA is met by this one.
     #[serde(default)]
@@ -77,15 +79,21 @@ pub struct ProducttestFeedback {
     /// A delivered sample of the same customer.
     pub sample_id: Uuid,
     #[schema(minimum = 1, maximum = 5)]
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::domain::integral::optional"
+    )]
     pub rating: Option<u8>,
     pub outcome: FeedbackOutcome,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 4000)]
     pub sensoric_notes: Option<String>,
     /// Whether the product fits the customer's menu.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub menu_fit: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 1000)]
     pub next_step: Option<String>,
 }
 
@@ -111,9 +119,11 @@ pub enum CommitmentLevel {
 pub struct RoiConsultation {
     pub roi_scenario_id: Uuid,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 100)]
     pub assumptions_version: Option<String>,
     /// Expected savings in euros per month.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 0, maximum = 10000000)]
     pub savings_per_month: Option<f64>,
     pub outcome: RoiOutcome,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -139,9 +149,16 @@ pub struct DateWindow {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct MenuIntegration {
-    /// The season the menu is for, e.g. "Q4/Xmas", "Spargelzeit".
+    /// The season the menu is for, e.g. "Q4/Xmas", "Spargelzeit". Not blank.
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000]*[^\u0000\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\u0000]*$"
+    )]
     pub season: String,
+    /// At most 100, each 1 to 200 characters and not blank.
     #[serde(default)]
+    #[schema(max_items = 100)]
     pub planned_dishes: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollout_window: Option<DateWindow>,
@@ -169,8 +186,11 @@ pub enum AlignmentOutcome {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct DecisionMakerAlignment {
+    /// At least one, each once.
+    #[schema(min_items = 1)]
     pub roles: Vec<DecisionRole>,
     #[schema(minimum = 0, maximum = 100)]
+    #[serde(deserialize_with = "crate::domain::integral::exact")]
     pub alignment_score: u8,
     pub outcome: AlignmentOutcome,
 }
@@ -248,10 +268,12 @@ impl Payload {
                         errors.push(FieldError::new(format!("/plannedDishes/{i}"), "1 to 200 characters"));
                     }
                 }
-                if let Some(window) = &p.rollout_window
-                    && window.end < window.start
-                {
-                    errors.push(FieldError::new("/rolloutWindow/end", "is before the start"));
+                if let Some(window) = &p.rollout_window {
+                    errors.extend(dates::check_date("/rolloutWindow/start", window.start));
+                    errors.extend(dates::check_date("/rolloutWindow/end", window.end));
+                    if window.end < window.start {
+                        errors.push(FieldError::new("/rolloutWindow/end", "is before the start"));
+                    }
                 }
             }
             Payload::DecisionMakerAlignment(p) => {

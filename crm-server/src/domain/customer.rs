@@ -81,15 +81,22 @@ text_enum!(ContactRole { HeadChef => "HEAD_CHEF", Buyer => "BUYER", ManagingDire
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CustomerInput {
-    #[schema(example = "Gasthaus Zum Löwen")]
+    /// Not blank, no control characters; stored trimmed.
+    #[schema(
+        example = "Gasthaus Zum Löwen",
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\u0000-\u001f\u007f-\u009f]*$"
+    )]
     pub name: String,
     pub segment: Segment,
     /// Sales territory code, two or three capital letters (BY, NRW, BER).
-    #[schema(example = "BY")]
+    #[schema(example = "BY", pattern = "^[A-Z]{2,3}$")]
     pub territory: String,
     #[serde(default)]
     pub is_chain: bool,
-    /// The chain this customer is a location of.
+    /// The chain this customer is a location of: an existing customer with `isChain` (a 422
+    /// otherwise); a chain itself has none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent_account_id: Option<Uuid>,
     #[serde(default)]
@@ -97,8 +104,10 @@ pub struct CustomerInput {
     #[serde(default)]
     pub contactability: ContactabilityInput,
     /// The sales rep (token subject) the customer is assigned to. A sales rep creating a customer
-    /// becomes its owner; only team leads, chain managers and admins assign or reassign.
+    /// becomes its owner; only team leads, chain managers and admins assign or reassign. Blank
+    /// means none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 255, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$")]
     pub owner_subject: Option<String>,
     /// For chains: whether the reps of its locations share them (`CHAIN_SHARED`).
     #[serde(default)]
@@ -108,17 +117,29 @@ pub struct CustomerInput {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AddressInput {
+    /// Blank means none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 200, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$")]
     pub street: Option<String>,
+    /// For `DE` five digits; elsewhere letters, digits, spaces and hyphens. Blank means none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(
+        max_length = 16,
+        pattern = r"^[\u0020\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[0-9A-Za-z -]*[\u0020\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$"
+    )]
     pub postal_code: Option<String>,
+    /// Blank means none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 200, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$")]
     pub city: Option<String>,
     /// ISO 3166-1 alpha-2; `DE` when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^[A-Z]{2}$")]
     pub country: Option<String>,
-    /// ISO 3166-2 subdivision (`DE-BY`): whose public holidays count for business-day deadlines.
+    /// ISO 3166-2 subdivision of the country (`DE-BY`): whose public holidays count for
+    /// business-day deadlines.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^[A-Z]{2}-[A-Z0-9]{1,3}$")]
     pub region: Option<String>,
 }
 
@@ -140,7 +161,7 @@ pub struct ContactabilityInput {
 pub struct Customer {
     pub id: Uuid,
     #[serde(flatten)]
-    pub attributes: CustomerInput,
+    pub attributes: CustomerMembers,
     /// Increases with every change; the ETag is `"c<version>"`.
     pub version: i64,
     #[serde(with = "time::serde::rfc3339")]
@@ -149,13 +170,56 @@ pub struct Customer {
     pub updated_at: time::OffsetDateTime,
 }
 
+/// A customer's writable members as stored: trimmed, with the defaults filled in.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CustomerMembers {
+    pub name: String,
+    pub segment: Segment,
+    pub territory: String,
+    pub is_chain: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent_account_id: Option<Uuid>,
+    pub address: Address,
+    pub contactability: Contactability,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner_subject: Option<String>,
+    pub coverage_policy: CoveragePolicy,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Contactability {
+    pub status: ContactabilityStatus,
+    pub alternate_channel_required: bool,
+}
+
+impl From<&CustomerDraft> for CustomerMembers {
+    fn from(draft: &CustomerDraft) -> Self {
+        CustomerMembers {
+            name: draft.name.clone(),
+            segment: draft.segment,
+            territory: draft.territory.clone(),
+            is_chain: draft.is_chain,
+            parent_account_id: draft.parent_account_id,
+            address: draft.address.clone(),
+            contactability: Contactability {
+                status: draft.contactability,
+                alternate_channel_required: draft.alternate_channel_required,
+            },
+            owner_subject: draft.owner_subject.clone(),
+            coverage_policy: draft.coverage_policy,
+        }
+    }
+}
+
 /// A contact as the API shows it, with its roles at one account or at all of them.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Contact {
     pub id: Uuid,
     #[serde(flatten)]
-    pub attributes: ContactInput,
+    pub attributes: ContactDraft,
     pub accounts: Vec<AccountRoles>,
     /// The ETag is `"p<version>"`.
     pub version: i64,
@@ -187,12 +251,18 @@ pub struct CustomerDraft {
     pub coverage_policy: CoveragePolicy,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// An address as stored, and as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct Address {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub street: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub postal_code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub city: Option<String>,
     pub country: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
 }
 
@@ -328,19 +398,44 @@ impl CustomerDraft {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ContactInput {
+    /// Not blank, no control characters; stored trimmed.
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\u0000-\u001f\u007f-\u009f]*$"
+    )]
     pub first_name: String,
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\u0000-\u001f\u007f-\u009f]*$"
+    )]
     pub last_name: String,
+    /// One `@`, a dot inside the domain, no spaces. Blank means none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(
+        max_length = 254,
+        pattern = r"^[\u0020\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*([^@\u0000-\u001f\u007f-\u009f\u0020\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+@[^@.\u0000-\u001f\u007f-\u009f\u0020\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]([^@\u0000-\u001f\u007f-\u009f\u0020\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*\.[^@\u0000-\u001f\u007f-\u009f\u0020\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*)[^@.\u0000-\u001f\u007f-\u009f\u0020\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][\u0020\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*)?$"
+    )]
     pub email: Option<String>,
+    /// Digits, spaces and `+ - / ( )`. Blank means none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(
+        max_length = 40,
+        pattern = r"^[\u0020\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[0-9 +/()-]*[\u0020\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$"
+    )]
     pub phone: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A contact's members as stored (trimmed), and as the API shows them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct ContactDraft {
     pub first_name: String,
     pub last_name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub phone: Option<String>,
 }
 
@@ -405,14 +500,15 @@ pub fn is_territory(code: &str) -> bool {
     (2..=3).contains(&code.len()) && code.bytes().all(|b| b.is_ascii_uppercase())
 }
 
-/// Trimmed, non-empty, at most `max` characters, no control characters.
+/// Not blank, at most `max` characters, no control characters; returned trimmed. The length and
+/// the characters are those of the text as sent, as the OpenAPI document states them.
 fn required_text(errors: &mut Vec<FieldError>, pointer: &str, text: &str, max: usize) -> String {
     let trimmed = text.trim();
     if trimmed.is_empty() {
         errors.push(FieldError::new(pointer, "must not be empty"));
-    } else if trimmed.chars().count() > max {
+    } else if text.chars().count() > max {
         errors.push(FieldError::new(pointer, format!("at most {max} characters")));
-    } else if trimmed.chars().any(char::is_control) {
+    } else if text.chars().any(char::is_control) {
         errors.push(FieldError::new(pointer, "must not contain control characters"));
     }
     trimmed.to_owned()

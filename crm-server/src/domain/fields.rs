@@ -97,6 +97,7 @@ impl FieldCatalog {
                 .collect();
             if problems.is_empty() {
                 problems.extend(cross_member_rules(key, value, &pointer));
+                insane_dates(&definition.schema, value, &pointer, &mut problems);
             }
             if !problems.is_empty() {
                 errors.extend(problems);
@@ -120,6 +121,31 @@ fn cross_member_rules(key: &str, value: &Value, pointer: &str) -> Option<FieldEr
                 .then(|| FieldError::new(format!("{pointer}/season_end"), "the season ends before it starts"))
         }
         _ => None,
+    }
+}
+
+/// Dates and date-times (by the schema's `format`) outside the years clients may give; see
+/// [`crate::domain::dates`]. Follows `properties` and `items`, which is how the catalog and the
+/// event schemas nest.
+pub fn insane_dates(schema: &Value, value: &Value, pointer: &str, errors: &mut Vec<FieldError>) {
+    let dated = matches!(schema["format"].as_str(), Some("date" | "date-time"));
+    match value {
+        Value::String(text) if dated && !crate::domain::dates::is_sane_text(text) => {
+            errors.push(FieldError::new(pointer, "a year from 1900 to 9999"));
+        }
+        Value::Object(members) => {
+            for (name, member) in members {
+                if let Some(sub) = schema["properties"].get(name) {
+                    insane_dates(sub, member, &format!("{pointer}/{}", escape(name)), errors);
+                }
+            }
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                insane_dates(&schema["items"], item, &format!("{pointer}/{i}"), errors);
+            }
+        }
+        _ => {}
     }
 }
 
@@ -228,6 +254,16 @@ mod tests {
             .unwrap_err();
         assert_eq!(pointers(&errors), ["/seasonal_menu_cycle/season_end"]);
         assert!(errors[0].detail.contains("ends before"));
+    }
+
+    #[test]
+    fn dates_outside_the_sane_years_are_refused() {
+        let errors = test_catalog()
+            .validate_patch(
+                &json!({"seasonal_menu_cycle": {"season_start": "0000-01-01", "season_end": "2026-08-31"}}),
+            )
+            .unwrap_err();
+        assert_eq!(pointers(&errors), ["/seasonal_menu_cycle/season_start"]);
     }
 
     #[test]

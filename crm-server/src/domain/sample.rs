@@ -130,6 +130,7 @@ pub struct SampleItem {
     #[schema(example = "CF-3001")]
     pub sku: String,
     #[schema(minimum = 1, maximum = 1000)]
+    #[serde(deserialize_with = "crate::domain::integral::exact")]
     pub quantity: i32,
 }
 
@@ -142,16 +143,26 @@ pub struct NewSample {
     /// kit "Cook&Fresh Basis 5er".
     #[serde(default)]
     pub kit_id: Option<String>,
-    /// The items to send; leave out (or empty) to send a kit.
+    /// The items to send, at most 50, each SKU once; leave out (or empty) to send a kit.
     #[serde(default)]
+    #[schema(max_items = 50)]
     pub items: Vec<SampleItem>,
-    /// Today or later.
+    /// Today (in Berlin) or later.
     pub delivery_date: Date,
+    /// Blank means none.
     #[serde(default)]
+    #[schema(max_length = 500)]
     pub delivery_address: Option<String>,
+    /// One `@`, a dot inside the domain, no spaces. Blank means none.
     #[serde(default)]
+    #[schema(
+        max_length = 254,
+        pattern = r"^[\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*([^@\u0000\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+@[^@.\u0000\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]([^@\u0000\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*\.[^@\u0000\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*)[^@.\u0000\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*)?$"
+    )]
     pub contact_email: Option<String>,
+    /// Blank means none.
     #[serde(default)]
+    #[schema(max_length = 4000)]
     pub notes: Option<String>,
 }
 
@@ -174,9 +185,11 @@ pub struct SampleDraft {
     pub notes: Option<String>,
 }
 
+/// Trimmed, blank as none; at most `max` characters as sent (as the document states it).
 fn text(value: Option<String>, pointer: &str, max: usize, errors: &mut Vec<FieldError>) -> Option<String> {
+    let sent = value.as_ref()?.chars().count();
     let value = value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())?;
-    if value.chars().count() > max {
+    if sent > max {
         errors.push(FieldError::new(pointer, format!("at most {max} characters")));
     }
     Some(value)

@@ -16,7 +16,7 @@ use crate::db::{customers, fields, samples};
 use crate::domain::activity::{self, ActivityBase, ActivityKind, Payload};
 use crate::domain::fields::FieldWrite;
 use crate::domain::sla::{self, SlaStatus};
-use crate::domain::{berlin, sample};
+use crate::domain::{berlin, dates, sample};
 use crate::error::{Error, FieldError, Problem};
 use crate::http::caller::Caller;
 use crate::http::customers::{named_for_write, not_found as customer_not_found};
@@ -72,6 +72,12 @@ pub struct Activity {
 fn to_api(row: ActivityRow, today: Date) -> Result<Activity, Error> {
     let kind = ActivityKind::parse(&row.kind)
         .ok_or_else(|| anyhow::anyhow!("activity {} has kind {}", row.id, row.kind))?;
+    // The stored members of the kind include its outcome, which the activity shows once, as a
+    // shared member: flattened beside it, a second `outcome` would repeat the name.
+    let mut members = row.payload;
+    if let Value::Object(own) = &mut members {
+        own.remove("outcome");
+    }
     Ok(Activity {
         id: row.id,
         customer_id: row.customer_id,
@@ -87,7 +93,7 @@ fn to_api(row: ActivityRow, today: Date) -> Result<Activity, Error> {
         },
         created_by: row.created_by,
         created_at: row.created_at,
-        members: row.payload,
+        members,
     })
 }
 
@@ -106,6 +112,7 @@ fn parse(body: Value) -> Result<(ActivityBase, Payload), Error> {
         ActivityKind::DecisionMakerAlignment => Payload::DecisionMakerAlignment(from_value(members)?),
     };
     let mut errors = payload.check();
+    errors.extend(base.occurred_at.and_then(|at| dates::check_time("/occurredAt", at)));
     if base.note.as_ref().is_some_and(|n| n.chars().count() > 4000) {
         errors.push(FieldError::new("/note", "at most 4000 characters"));
     }
@@ -302,10 +309,13 @@ pub struct ListQuery {
     #[param(value_type = Option<String>, format = DateTime)]
     to: Option<OffsetDateTime>,
     /// Full-text search (German) over the note and every text of the activity, in web search
-    /// syntax: `Sauce`, `"Sauce Hollandaise"`, `Braten -Schwein`.
+    /// syntax: `Sauce`, `"Sauce Hollandaise"`, `Braten -Schwein`. Blank means none.
+    #[param(max_length = 200, pattern = r"^[^\u0000]*$")]
     q: Option<String>,
     #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
+    /// `nextCursor` of the previous page, as it was given (opaque).
+    #[param(pattern = "^[A-Za-z0-9_-]{1,1024}$")]
     cursor: Option<String>,
 }
 
@@ -331,6 +341,11 @@ async fn list_activities(
     AppQuery(query): AppQuery<ListQuery>,
 ) -> Result<Json<ActivityPage>, Error> {
     const LIST: &str = "activities";
+    let mut errors = Vec::new();
+    // The length is that of the text as sent, as the document states it.
+    if query.q.as_ref().is_some_and(|q| q.chars().count() > 200) {
+        errors.push(FieldError::parameter("q", "at most 200 characters"));
+    }
     let filter = ActivityFilter {
         kind: query.kind,
         from: query.from,
@@ -338,10 +353,8 @@ async fn list_activities(
         q: query.q.map(|q| q.trim().to_owned()).filter(|q| !q.is_empty()),
     };
     let filters = format!("{id}:{filter:?}");
-    let mut errors = Vec::new();
-    if filter.q.as_ref().is_some_and(|q| q.chars().count() > 200) {
-        errors.push(FieldError::parameter("q", "at most 200 characters"));
-    }
+    errors.extend(dates::check_time_parameter("from", filter.from));
+    errors.extend(dates::check_time_parameter("to", filter.to));
     let limit = paging::limit(query.limit, &mut errors);
     let after = paging::after(query.cursor.as_deref(), LIST, &filters, parse_key, &mut errors);
     if !errors.is_empty() {

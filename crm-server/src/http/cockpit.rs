@@ -13,8 +13,8 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::db::{cockpit, projection};
-use crate::domain::berlin;
 use crate::domain::customer::is_territory;
+use crate::domain::{berlin, dates};
 use crate::error::{Error, FieldError, Problem};
 use crate::http::caller::Caller;
 use crate::http::extract::AppQuery;
@@ -53,7 +53,8 @@ fn bad_request(errors: Vec<FieldError>) -> Result<(), Error> {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct SummaryQuery {
-    /// Only this territory (within those the caller may see).
+    /// Only this territory (within those the caller may see): two or three capital letters.
+    #[param(pattern = "^[A-Z]{2,3}$")]
     territory: Option<String>,
     /// Start of the period of the sample figures (RFC 3339; default: 90 days ago).
     #[serde(default, with = "time::serde::rfc3339::option")]
@@ -151,6 +152,9 @@ async fn summary(
     let now = OffsetDateTime::now_utc();
     let mut errors = Vec::new();
     let territory = territory(query.territory, &mut errors);
+    errors.extend(dates::check_time_parameter("from", query.from));
+    errors.extend(dates::check_time_parameter("to", query.to));
+    bad_request(std::mem::take(&mut errors))?;
     let to = query.to.unwrap_or(now);
     let from = query.from.unwrap_or(to - Duration::days(DEFAULT_PERIOD_DAYS));
     if from >= to {
@@ -233,9 +237,13 @@ async fn summary(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct OverdueQuery {
+    /// Two or three capital letters.
+    #[param(pattern = "^[A-Z]{2,3}$")]
     territory: Option<String>,
     #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
+    /// `nextCursor` of the previous page, as it was given (opaque).
+    #[param(pattern = "^[A-Za-z0-9_-]{1,1024}$")]
     cursor: Option<String>,
 }
 

@@ -42,18 +42,43 @@ fn not_found(id: Uuid) -> Error {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewContact {
+    /// Not blank, no control characters; stored trimmed.
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\u0000-\u001f\u007f-\u009f]*$"
+    )]
     first_name: String,
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\u0000-\u001f\u007f-\u009f]*$"
+    )]
     last_name: String,
+    /// One `@`, a dot inside the domain, no spaces. Blank means none.
     #[serde(default)]
+    #[schema(
+        max_length = 254,
+        pattern = r"^[\u0020\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*([^@\u0000-\u001f\u007f-\u009f\u0020\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+@[^@.\u0000-\u001f\u007f-\u009f\u0020\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]([^@\u0000-\u001f\u007f-\u009f\u0020\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*\.[^@\u0000-\u001f\u007f-\u009f\u0020\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*)[^@.\u0000-\u001f\u007f-\u009f\u0020\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][\u0020\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*)?$"
+    )]
     email: Option<String>,
+    /// Digits, spaces and `+ - / ( )`. Blank means none.
     #[serde(default)]
+    #[schema(
+        max_length = 40,
+        pattern = r"^[\u0020\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[0-9 +/()-]*[\u0020\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$"
+    )]
     phone: Option<String>,
+    /// The contact's roles at this customer: at least one, each once.
+    #[schema(min_items = 1)]
     roles: Vec<ContactRole>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Roles {
+    /// At least one, each once.
+    #[schema(min_items = 1)]
     roles: Vec<ContactRole>,
 }
 
@@ -149,7 +174,7 @@ async fn get_contact(
 /// Change a contact's own members with a JSON merge patch; needs `If-Match`. Emits
 /// `contact.updated`.
 #[utoipa::path(patch, path = "/contacts/{id}", tag = "contacts", params(("id" = Uuid, Path), OptionalKey,
-    ("If-Match" = String, Header, description = "The ETag from GET /contacts/{id}")),
+    ("If-Match" = String, Header, pattern = r#"^(\*|[ \t,]*((W/)?"[!#-~]*"([ \t]*,[ \t,]*(W/)?"[!#-~]*")*)?[ \t,]*)$"#, description = "The ETag from GET /contacts/{id}")),
     request_body(content = Object, content_type = "application/merge-patch+json",
         description = "Members of ContactInput to change"),
     responses(

@@ -17,8 +17,9 @@ use crate::actions;
 use crate::auth::UserRole;
 use crate::db::customers;
 use crate::db::search::{self, After, CustomerFilter, HotRow, Sort};
-use crate::domain::cursor;
 use crate::domain::customer::{CoveragePolicy, Customer, CustomerInput, is_territory};
+use crate::domain::sample::SampleStatus;
+use crate::domain::{cursor, dates};
 use crate::error::{Error, FieldError, Problem};
 use crate::http::caller::Caller;
 use crate::http::extract::{AppJson, AppPath, AppQuery, merged};
@@ -138,7 +139,7 @@ async fn get_customer(
 /// an optional member. Needs `If-Match` (unless the server is configured otherwise). Emits
 /// `customer.updated`, and `customer.contactability.changed` when contactability changed.
 #[utoipa::path(patch, path = "/customers/{id}", tag = "customers", params(("id" = Uuid, Path), OptionalKey,
-    ("If-Match" = String, Header, description = "The ETag from GET /customers/{id}")),
+    ("If-Match" = String, Header, pattern = r#"^(\*|[ \t,]*((W/)?"[!#-~]*"([ \t]*,[ \t,]*(W/)?"[!#-~]*")*)?[ \t,]*)$"#, description = "The ETag from GET /customers/{id}")),
     request_body(content = Object, content_type = "application/merge-patch+json",
         description = "Members of CustomerInput to change"),
     responses(
@@ -231,9 +232,9 @@ impl RoiBucket {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
-    /// Status of the newest sample: REQUESTED, PACKED, SHIPPED, DELIVERED, FEEDBACK_SUCCESS,
-    /// FEEDBACK_NEUTRAL, FEEDBACK_FAIL or CANCELED.
-    sample_status: Option<String>,
+    /// Status of the newest sample.
+    #[param(inline)]
+    sample_status: Option<SampleStatus>,
     #[param(inline)]
     roi_bucket: Option<RoiBucket>,
     /// With `season_to`: customers whose seasonal menu window overlaps `[season_from, season_to]`
@@ -246,10 +247,17 @@ pub struct ListQuery {
     #[param(value_type = Option<String>, format = Date)]
     renewal_before: Option<Date>,
     exclusivity: Option<bool>,
-    #[param(minimum = 0)]
+    #[param(minimum = 0, maximum = 2147483647)]
     decision_maker_count_min: Option<i32>,
+    /// Two or three capital letters.
+    #[param(pattern = "^[A-Z]{2,3}$")]
     territory: Option<String>,
-    /// Name prefix, case-insensitive.
+    /// Name prefix, case-insensitive; not blank.
+    #[param(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000]*[^\u0000\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\u0000]*$"
+    )]
     name: Option<String>,
     parent_account_id: Option<Uuid>,
     #[param(inline)]
@@ -257,34 +265,16 @@ pub struct ListQuery {
     /// Page size, 1 to 500 (default 50).
     #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
-    /// `nextCursor` of the previous page.
+    /// `nextCursor` of the previous page, as it was given (opaque).
+    #[param(pattern = "^[A-Za-z0-9_-]{1,1024}$")]
     cursor: Option<String>,
 }
-
-const SAMPLE_STATUSES: [&str; 8] = [
-    "REQUESTED",
-    "PACKED",
-    "SHIPPED",
-    "DELIVERED",
-    "FEEDBACK_SUCCESS",
-    "FEEDBACK_NEUTRAL",
-    "FEEDBACK_FAIL",
-    "CANCELED",
-];
 
 impl ListQuery {
     /// The filter, sort, page size and start the query asks for; every bad parameter is a 400
     /// naming it.
     fn parse(self) -> Result<(CustomerFilter, Sort, i64, Option<After>), Error> {
         let mut errors = Vec::new();
-        if let Some(status) = &self.sample_status
-            && !SAMPLE_STATUSES.contains(&status.as_str())
-        {
-            errors.push(FieldError::parameter(
-                "sample_status",
-                format!("one of {}", SAMPLE_STATUSES.join(", ")),
-            ));
-        }
         if let Some(territory) = &self.territory
             && !is_territory(territory)
         {
@@ -300,12 +290,15 @@ impl ListQuery {
         {
             errors.push(FieldError::parameter("season_to", "season_to is before season_from"));
         }
+        errors.extend(dates::check_date_parameter("season_from", self.season_from));
+        errors.extend(dates::check_date_parameter("season_to", self.season_to));
+        errors.extend(dates::check_date_parameter("renewal_before", self.renewal_before));
         if self.decision_maker_count_min.is_some_and(|n| n < 0) {
             errors.push(FieldError::parameter("decision_maker_count_min", "must not be negative"));
         }
         let limit = paging::limit(self.limit, &mut errors);
         let filter = CustomerFilter {
-            sample_status: self.sample_status,
+            sample_status: self.sample_status.map(|s| s.as_str().to_owned()),
             roi_bucket: self.roi_bucket.map(|b| b.as_str().to_owned()),
             season: (self.season_from.is_some() || self.season_to.is_some())
                 .then_some((self.season_from, self.season_to)),
@@ -441,6 +434,8 @@ pub struct LocationsQuery {
     sort: Option<Sort>,
     #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
+    /// `nextCursor` of the previous page, as it was given (opaque).
+    #[param(pattern = "^[A-Za-z0-9_-]{1,1024}$")]
     cursor: Option<String>,
 }
 

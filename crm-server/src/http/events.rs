@@ -5,6 +5,7 @@
 //! are CloudEvents 1.0 JSON with their `position`, the order of the log.
 
 use std::convert::Infallible;
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use axum::Json;
@@ -45,7 +46,7 @@ pub fn commands() -> OpenApiRouter<AppState> {
 #[into_params(parameter_in = Query)]
 pub struct ReplayQuery {
     /// Only events after this position (default 0: from the start).
-    #[param(minimum = 0)]
+    #[param(minimum = 0, maximum = 9223372036854775807_i64)]
     after: Option<i64>,
     /// Comma-separated event types, e.g. `sample.status.changed,activity.created`.
     types: Option<String>,
@@ -64,8 +65,14 @@ pub struct ReplayPage {
 }
 
 fn types(text: Option<&str>, errors: &mut Vec<FieldError>) -> Vec<String> {
-    let types: Vec<String> =
-        text.unwrap_or("").split(',').map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned).collect();
+    // ASCII whitespace only, as the document's pattern says.
+    let types: Vec<String> = text
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim_ascii)
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+        .collect();
     for t in &types {
         if !EventType::ALL.iter().any(|known| known.name() == t) {
             errors.push(FieldError::parameter("types", format!("`{t}` is not an event type")));
@@ -106,7 +113,7 @@ async fn replay(
 pub struct StreamQuery {
     /// Start after this position; `Last-Event-ID` (sent by a reconnecting EventSource) wins. Without
     /// either, the stream starts with the next event published.
-    #[param(minimum = 0)]
+    #[param(minimum = 0, maximum = 9223372036854775807_i64)]
     after: Option<i64>,
     /// Comma-separated event types.
     types: Option<String>,
@@ -117,7 +124,8 @@ pub struct StreamQuery {
 /// when the bearer token it was opened with expires (its `exp` plus the server's leeway, 30 s by
 /// default); reconnect with a fresh token and `Last-Event-ID` to go on without a gap.
 #[utoipa::path(get, path = "/events/stream", tag = "events", params(StreamQuery,
-    ("Last-Event-ID" = Option<i64>, Header, description = "The last position received, to resume after")),
+    ("Last-Event-ID" = Option<i64>, Header, minimum = 0, maximum = 9223372036854775807_i64,
+        description = "The last position received, to resume after")),
     responses(
         (status = 200, description = "text/event-stream of CloudEvents", content_type = "text/event-stream", body = String),
         (status = 400, description = "A bad parameter", body = Problem, content_type = "application/problem+json"),
@@ -140,6 +148,10 @@ async fn stream(
         }
         None => query.after,
     };
+    // Checked even when Last-Event-ID wins over it: a bad parameter is never silently ignored.
+    if query.after.is_some_and(|after| after < 0) {
+        errors.push(FieldError::parameter("after", "a position, 0 or more"));
+    }
     let types = types(query.types.as_deref(), &mut errors);
     if !errors.is_empty() {
         return Err(Error::BadRequest { detail: "invalid stream parameters".into(), errors });
@@ -215,17 +227,33 @@ fn token_deadline(caller: &Caller, leeway: Duration) -> tokio::time::Instant {
 #[serde(rename_all = "lowercase")]
 pub struct InboundEvent {
     /// "1.0".
+    #[schema(pattern = r"^1\.0$")]
     specversion: String,
-    /// Unique within `source`: a resent event (same source and id) is accepted once.
+    /// Unique within `source`: a resent event (same source and id) is accepted once. Not blank.
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^[^\u0000]*[^\u0000\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\u0000]*$"
+    )]
     id: String,
-    /// e.g. `crm.lead-management`.
+    /// A URI reference (RFC 3986), e.g. `crm.lead-management` or `urn:freshplan:mail`: it becomes
+    /// the CloudEvent's `source`.
+    #[schema(
+        format = "uri-reference",
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^[^\u0000]*[^\u0000\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\u0000]*$"
+    )]
     source: String,
     /// `lead.converted` or `email.bounce`.
     #[serde(rename = "type")]
+    #[schema(pattern = r"^(lead\.converted|email\.bounce)$")]
     event_type: String,
     #[serde(default)]
     subject: Option<String>,
+    /// `application/json` (parameters may follow).
     #[serde(default)]
+    #[schema(pattern = "^application/json")]
     datacontenttype: Option<String>,
     /// Validated against the type's schema (`GET` the `dataschema` of the type).
     #[schema(value_type = Object)]
@@ -234,6 +262,19 @@ pub struct InboundEvent {
     #[serde(flatten)]
     #[schema(value_type = Object)]
     _extensions: serde_json::Map<String, Value>,
+}
+
+/// A CloudEvent's `source` is a URI reference (CloudEvents 1.0, section 3.1.1); the same check as
+/// the JSON Schema format, so that what is accepted here is what the envelope's schema accepts.
+static URI_REFERENCE: LazyLock<Option<jsonschema::Validator>> = LazyLock::new(|| {
+    jsonschema::options()
+        .should_validate_formats(true)
+        .build(&serde_json::json!({"type": "string", "format": "uri-reference"}))
+        .ok()
+});
+
+fn is_uri_reference(text: &str) -> bool {
+    URI_REFERENCE.as_ref().is_some_and(|v| v.is_valid(&Value::String(text.to_owned())))
 }
 
 /// The inbound types, and the member of their data that names the customer.
@@ -270,9 +311,12 @@ async fn inbound(
         errors.push(FieldError::new("/specversion", "must be \"1.0\""));
     }
     for (pointer, value) in [("/id", &event.id), ("/source", &event.source)] {
-        if value.trim().is_empty() || value.len() > 255 {
+        if value.trim().is_empty() || value.chars().count() > 255 {
             errors.push(FieldError::new(pointer, "1 to 255 characters"));
         }
+    }
+    if !is_uri_reference(&event.source) {
+        errors.push(FieldError::new("/source", "a URI reference (RFC 3986), e.g. crm.lead-management"));
     }
     if event.datacontenttype.as_deref().is_some_and(|t| !t.starts_with("application/json")) {
         errors.push(FieldError::new("/datacontenttype", "must be application/json"));
@@ -289,6 +333,12 @@ async fn inbound(
     event_type.validate(&event.data).map_err(|problems| {
         Error::Unprocessable(problems.into_iter().map(|p| FieldError::new("/data", p)).collect())
     })?;
+    let schema: Value = serde_json::from_str(event_type.schema_source()).map_err(anyhow::Error::from)?;
+    let mut dates = Vec::new();
+    crate::domain::fields::insane_dates(&schema, &event.data, "/data", &mut dates);
+    if !dates.is_empty() {
+        return Err(Error::Unprocessable(dates));
+    }
     let customer: Uuid =
         event.data[customer_member].as_str().and_then(|s| s.parse().ok()).ok_or_else(|| {
             Error::Unprocessable(vec![FieldError::new(format!("/data/{customer_member}"), "a customer id")])
@@ -332,6 +382,16 @@ mod tests {
         types(Some("sample.lost"), &mut errors);
         assert_eq!(errors[0].parameter.as_deref(), Some("types"));
         assert!(types(None, &mut Vec::new()).is_empty());
+    }
+
+    #[test]
+    fn an_inbound_source_is_a_uri_reference() {
+        for good in ["crm.lead-management", "urn:freshplan:mail", "https://mail.example/bounces", "/mail"] {
+            assert!(is_uri_reference(good), "{good}");
+        }
+        for bad in ["two words", "\u{7}bell", "a\\b", "%zz"] {
+            assert!(!is_uri_reference(bad), "{bad}");
+        }
     }
 
     #[test]

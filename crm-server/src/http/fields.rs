@@ -97,10 +97,10 @@ async fn get_fields(
 pub struct FieldChange {
     key: String,
     /// `null`: the field had no value.
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<serde_json::Value>)]
     old_value: Option<Value>,
     /// `null`: the field was removed.
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<serde_json::Value>)]
     new_value: Option<Value>,
 }
 
@@ -128,11 +128,13 @@ const UNCONDITIONAL_ATTEMPTS: usize = 5;
 /// field. Hot fields update the projection in the same transaction. Emits
 /// `customer.fields.changed`.
 #[utoipa::path(patch, path = "/customers/{id}/fields", tag = "fields", params(("id" = Uuid, Path), OptionalKey,
-    ("If-Match" = String, Header, description = "The ETag from GET /customers/{id}/fields")),
+    ("If-Match" = String, Header, pattern = r#"^(\*|[ \t,]*((W/)?"[!#-~]*"([ \t]*,[ \t,]*(W/)?"[!#-~]*")*)?[ \t,]*)$"#, description = "The ETag from GET /customers/{id}/fields")),
     request_body(content = Object, description = "Field keys to new values; null removes",
         example = json!({"roi_potential": {"bucket": "HIGH", "value": 1800}, "current_supplier_contracts": {"renewal_date": "2027-03-01", "exclusivity": true}})),
     responses(
-        (status = 409, description = "A request with the same Idempotency-Key is still in flight", body = Problem,
+        (status = 409, description = "A request with the same Idempotency-Key is still in flight; or, with \
+            `If-Match: *` (or none, where the server allows that), other writes kept changing the fields \
+            between reading and writing them: read again and retry", body = Problem,
             content_type = "application/problem+json"),
         (status = 200, description = "Written; the new ETag is in the header", body = FieldsWritten),
         (status = 400, description = "Malformed JSON or If-Match", body = Problem, content_type = "application/problem+json"),
@@ -230,9 +232,12 @@ pub fn changed_event(customer: Uuid, version: i64, territory: String, changes: &
 #[into_params(parameter_in = Query)]
 pub struct HistoryQuery {
     /// Only changes of this field.
+    #[param(pattern = r"^[^\u0000]*$")]
     key: Option<String>,
     #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
+    /// `nextCursor` of the previous page, as it was given (opaque).
+    #[param(pattern = "^[A-Za-z0-9_-]{1,1024}$")]
     cursor: Option<String>,
 }
 
@@ -240,9 +245,9 @@ pub struct HistoryQuery {
 #[serde(rename_all = "camelCase")]
 pub struct HistoryEntry {
     key: String,
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<serde_json::Value>)]
     old_value: Option<Value>,
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<serde_json::Value>)]
     new_value: Option<Value>,
     actor: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -261,7 +266,7 @@ pub struct HistoryPage {
 
 /// Every change of a customer's fields, newest first: old and new value, actor, time and
 /// correlation id.
-#[utoipa::path(get, path = "/customers/{id}/fields/history", tag = "fields", params(("id" = Uuid, Path), HistoryQuery),
+#[utoipa::path(get, path = "/customers/{id}/fields/history", operation_id = "field_history", tag = "fields", params(("id" = Uuid, Path), HistoryQuery),
     responses(
         (status = 200, description = "A page of changes", body = HistoryPage),
         (status = 400, description = "A bad parameter", body = Problem, content_type = "application/problem+json"),

@@ -90,12 +90,14 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
     Ok(([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text))
 }
 
-static OPENAPI_JSON: LazyLock<String> =
-    LazyLock::new(|| super::openapi().to_pretty_json().unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}")));
+static OPENAPI_JSON: LazyLock<String> = LazyLock::new(|| {
+    serde_json::to_string_pretty(&super::openapi()).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+});
 
 /// This document: the OpenAPI 3.1 description of every endpoint, generated from the handlers.
+/// Open like the probes: it is the public contract and holds no data.
 #[utoipa::path(get, path = "/openapi.json", tag = "operations",
     responses((status = 200, description = "The OpenAPI document", content_type = "application/json", body = Object)))]
-pub async fn openapi_json(_caller: crate::http::caller::Caller) -> impl IntoResponse {
+pub async fn openapi_json() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "application/json")], OPENAPI_JSON.as_str())
 }

@@ -54,6 +54,7 @@ pub struct OptionalKey {
     /// retries with the same key and body (`Idempotent-Replayed: true`). A structured-field
     /// string (`"8e03978e-..."`) or bare visible ASCII, 1 to 255 characters.
     #[serde(rename = "Idempotency-Key")]
+    #[param(pattern = r#"^([!#-\[\]-~]{1,255}|"([ !#-\[\]-~]|\\["\\]){1,255}")$"#)]
     pub key: Option<String>,
 }
 
@@ -63,8 +64,10 @@ pub struct OptionalKey {
 pub struct RequiredKey {
     /// Required: a key unique to this request, so that a retry never creates a second one. The
     /// first request's outcome is stored for 24 hours and replayed to retries with the same key
-    /// and body (`Idempotent-Replayed: true`).
+    /// and body (`Idempotent-Replayed: true`). A structured-field string or bare visible ASCII, 1
+    /// to 255 characters.
     #[serde(rename = "Idempotency-Key")]
+    #[param(pattern = r#"^([!#-\[\]-~]{1,255}|"([ !#-\[\]-~]|\\["\\]){1,255}")$"#)]
     pub key: String,
 }
 

@@ -3,8 +3,9 @@
 //! ```text
 //! request -> observe (correlation id, span, access log, metrics)
 //!         -> problem (renders every error as problem+json)
-//!         -> catch panic -> timeout -> idempotency key and body fingerprint -> body limit
-//!         -> route handler
+//!         -> catch panic -> timeout
+//!         -> routing (unknown path: 404; a method the path does not serve: 405 with `Allow`)
+//!         -> idempotency key and body fingerprint -> body limit -> route handler
 //! ```
 
 mod activities;
@@ -19,8 +20,11 @@ pub mod extract;
 pub mod fields;
 mod health;
 pub mod idempotency;
+mod methods;
 mod observe;
+pub mod openapi;
 mod paging;
+mod parse_errors;
 pub mod preconditions;
 pub mod problem;
 mod projection;
@@ -43,37 +47,13 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::config::Role;
-use crate::error::{Error, FieldError, Problem};
+use crate::error::Error;
 use crate::state::AppState;
-
-#[derive(OpenApi)]
-#[openapi(
-    info(
-        title = "FreshPlan CRM API",
-        description = "Customers, samples, activities, cockpit KPIs and settings of the FreshPlan CRM. \
-            Every error is an RFC 9457 problem (`application/problem+json`); every response carries \
-            the request's `X-Correlation-ID`.",
-        license(name = "Apache-2.0"),
-    ),
-    components(schemas(Problem, FieldError)),
-    tags(
-        (name = "customers", description = "Accounts: chains, their locations and single businesses; search over hot fields"),
-        (name = "contacts", description = "People at customers and their roles there"),
-        (name = "fields", description = "Dynamic fields (the field bridge), their catalog and audit trail"),
-        (name = "activities", description = "Typed sales activities with their SLAs"),
-        (name = "cockpit", description = "KPIs of the sales cockpit and overdue SLA items"),
-        (name = "events", description = "The published event log: replay, live stream, and inbound events for the automations"),
-        (name = "samples", description = "Cook&Fresh product samples, their lifecycle, the product catalog and kits"),
-        (name = "settings", description = "The settings registry: tenant and org scoped gateway policy, versioned and audited; the operator's source of policy"),
-        (name = "operations", description = "Health, readiness, metrics and run-time settings"),
-    ),
-)]
-struct ApiDoc;
 
 /// The routes `role` serves, with their OpenAPI description: reads for `query`, writes for
 /// `command`, both for `all`; operations endpoints everywhere.
 fn api_router(role: Role) -> OpenApiRouter<AppState> {
-    let mut router = OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let mut router = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
         .routes(routes!(health::metrics))
@@ -105,10 +85,8 @@ fn api_router(role: Role) -> OpenApiRouter<AppState> {
 }
 
 /// The OpenAPI 3.1 document served at `/openapi.json`: every route of every role.
-pub fn openapi() -> utoipa::openapi::OpenApi {
-    let mut doc = api_router(Role::All).into_openapi();
-    doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
-    doc
+pub fn openapi() -> serde_json::Value {
+    openapi::document()
 }
 
 /// The whole application, ready to serve.
@@ -120,10 +98,21 @@ pub fn app(state: AppState) -> Router {
 /// handler that panics, say, and see exactly what production would answer.
 pub fn app_with(state: AppState, extra: Router<AppState>) -> Router {
     let limit = state.http.body_limit;
-    api_router(state.role)
-        .split_for_parts()
-        .0
+    let (routes, doc) = api_router(state.role).split_for_parts();
+    routes
         .merge(extra)
+        .route_layer(
+            ServiceBuilder::new()
+                // A method the path does not serve is a 405 (with `Allow`) whatever the request's
+                // headers and body, not an answer about its Idempotency-Key.
+                .layer(from_fn_with_state(methods::Served::of(&doc), methods::refuse_unserved))
+                // Reads the body of keyed requests itself, up to the same limit.
+                .layer(from_fn_with_state(state.clone(), idempotency::fingerprint))
+                // Rejects by Content-Length up front and caps streamed bodies; DefaultBodyLimit
+                // gives extractors the same limit.
+                .layer(RequestBodyLimitLayer::new(limit))
+                .layer(DefaultBodyLimit::max(limit)),
+        )
         .fallback(not_found)
         .layer(
             ServiceBuilder::new()
@@ -133,13 +122,7 @@ pub fn app_with(state: AppState, extra: Router<AppState>) -> Router {
                 .layer(TimeoutLayer::with_status_code(
                     axum::http::StatusCode::SERVICE_UNAVAILABLE,
                     state.http.request_timeout,
-                ))
-                // Rejects by Content-Length up front and caps streamed bodies; DefaultBodyLimit
-                // gives extractors the same limit.
-                // Reads the body of keyed requests itself, up to the same limit.
-                .layer(from_fn_with_state(state.clone(), idempotency::fingerprint))
-                .layer(RequestBodyLimitLayer::new(limit))
-                .layer(DefaultBodyLimit::max(limit)),
+                )),
         )
         .with_state(state)
 }
@@ -175,7 +158,8 @@ pub async fn serve(
         tracing::info!("shutting down: no new connections, waiting for in-flight requests");
         let _ = stopping_tx.send(true);
     };
-    let server = axum::serve(listener, app).with_graceful_shutdown(signal).into_future();
+    let server =
+        axum::serve(parse_errors::Listener(listener), app).with_graceful_shutdown(signal).into_future();
     let deadline = async move {
         // `wait_for` fails only when the sender is gone, i.e. the server already returned.
         if stopping.wait_for(|stopping| *stopping).await.is_ok() {

@@ -125,10 +125,13 @@ fn parse_version(resource: Tagged, tag: &str) -> Option<i64> {
     inner.strip_prefix(resource.letter())?.parse().ok().filter(|v: &i64| *v > 0)
 }
 
-/// Splits a header value into entity tags, honouring commas inside quotes.
+/// Splits a header value into entity tags, honouring commas inside quotes. Empty list elements
+/// (`"a", , "b"`, or a value with no tag at all) are ignored, as RFC 9110 (section 5.6.1) asks of
+/// recipients; `None` when the value is not a list of entity tags.
 fn parse_tags(value: &str) -> Option<Vec<String>> {
+    const SEPARATORS: [char; 3] = [' ', '\t', ','];
     let mut tags = Vec::new();
-    let mut rest = value.trim();
+    let mut rest = value.trim_start_matches(SEPARATORS);
     while !rest.is_empty() {
         let weak = rest.starts_with("W/");
         let body = if weak { &rest[2..] } else { rest };
@@ -139,14 +142,13 @@ fn parse_tags(value: &str) -> Option<Vec<String>> {
             return None;
         }
         tags.push(format!("{}\"{tag}\"", if weak { "W/" } else { "" }));
-        rest = body[end + 1..].trim_start();
-        rest = match rest.strip_prefix(',') {
-            Some(after) => after.trim_start(),
-            None if rest.is_empty() => rest,
-            None => return None,
-        };
+        let after = body[end + 1..].trim_start_matches([' ', '\t']);
+        if !after.is_empty() && !after.starts_with(',') {
+            return None;
+        }
+        rest = after.trim_start_matches(SEPARATORS);
     }
-    (!tags.is_empty()).then_some(tags)
+    Some(tags)
 }
 
 /// The request's `If-None-Match`: on a read, a matching tag means the client's copy is current
@@ -193,7 +195,8 @@ impl<S: Send + Sync> FromRequestParts<S> for IfNoneMatch {
             }
             tags.extend(parse_tags(text).ok_or_else(malformed)?);
         }
-        Ok(IfNoneMatch::Tags(tags))
+        // A field with no entity tag in it (`If-None-Match:` with an empty value) says nothing.
+        Ok(if tags.is_empty() { IfNoneMatch::Absent } else { IfNoneMatch::Tags(tags) })
     }
 }
 
@@ -217,7 +220,8 @@ impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
             }
             tags.extend(parse_tags(text).ok_or_else(malformed)?);
         }
-        Ok(IfMatch::Tags(tags))
+        // A field with no entity tag in it (`If-Match:` with an empty value) says nothing.
+        Ok(if tags.is_empty() { IfMatch::Absent } else { IfMatch::Tags(tags) })
     }
 }
 
@@ -261,7 +265,8 @@ mod tests {
         assert_eq!(parse_tags(r#""a,b" , "c""#).unwrap(), [r#""a,b""#, r#""c""#]);
         assert_eq!(parse_tags("c3"), None);
         assert_eq!(parse_tags(r#""c3" "c4""#), None);
-        assert_eq!(parse_tags(""), None);
+        assert_eq!(parse_tags(""), Some(vec![]));
+        assert_eq!(parse_tags(r#" , "c3",, ,"c4" ,"#).unwrap(), [r#""c3""#, r#""c4""#]);
     }
 
     proptest! {

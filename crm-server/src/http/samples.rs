@@ -54,7 +54,7 @@ pub struct Sample {
     /// The kit the items came from, if any.
     kit_id: Option<String>,
     status: SampleStatus,
-    items: Vec<SampleItem>,
+    items: Vec<SampleItemView>,
     delivery_date: Date,
     #[serde(skip_serializing_if = "Option::is_none")]
     delivery_address: Option<String>,
@@ -86,6 +86,20 @@ pub struct Sample {
     history: Option<Vec<StatusChangeEntry>>,
 }
 
+/// An item of a sample or a kit, as the API shows it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SampleItemView {
+    #[schema(example = "CF-3001")]
+    sku: String,
+    quantity: i32,
+}
+
+impl From<SampleItem> for SampleItemView {
+    fn from(item: SampleItem) -> Self {
+        SampleItemView { sku: item.sku, quantity: item.quantity }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StatusChangeEntry {
@@ -105,7 +119,7 @@ fn to_api(row: SampleRow, items: Vec<SampleItem>) -> Result<Sample, Error> {
         customer_id: row.customer_id,
         kit_id: row.kit_id,
         status,
-        items,
+        items: items.into_iter().map(SampleItemView::from).collect(),
         delivery_date: row.delivery_date,
         delivery_address: row.delivery_address,
         contact_email: row.contact_email,
@@ -246,6 +260,8 @@ pub struct ListQuery {
     status: Option<SampleStatus>,
     #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
+    /// `nextCursor` of the previous page, as it was given (opaque).
+    #[param(pattern = "^[A-Za-z0-9_-]{1,1024}$")]
     cursor: Option<String>,
 }
 
@@ -303,7 +319,7 @@ pub struct StatusChangeRequest {
 /// the allowed ones. `If-Match` is honoured when given. Emits `sample.status.changed`; a
 /// delivery starts the product-test follow-up SLA.
 #[utoipa::path(patch, path = "/samples/{id}/status", tag = "samples", params(("id" = Uuid, Path), OptionalKey,
-    ("If-Match" = Option<String>, Header, description = "The ETag from GET /samples/{id}")),
+    ("If-Match" = Option<String>, Header, pattern = r#"^(\*|[ \t,]*((W/)?"[!#-~]*"([ \t]*,[ \t,]*(W/)?"[!#-~]*")*)?[ \t,]*)$"#, description = "The ETag from GET /samples/{id}")),
     request_body = StatusChangeRequest, responses(
         (status = 200, description = "Changed; the new `ETag`", body = Sample),
         (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
@@ -408,7 +424,7 @@ pub struct Kit {
     id: String,
     name: String,
     is_default: bool,
-    items: Vec<SampleItem>,
+    items: Vec<SampleItemView>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -434,7 +450,11 @@ async fn list_kits(State(state): State<AppState>, caller: Caller) -> Result<Json
                 id,
                 name,
                 is_default,
-                items: serde_json::from_value(items).map_err(anyhow::Error::from)?,
+                items: serde_json::from_value::<Vec<SampleItem>>(items)
+                    .map_err(anyhow::Error::from)?
+                    .into_iter()
+                    .map(SampleItemView::from)
+                    .collect(),
             })
         })
         .collect::<Result<_, Error>>()?;

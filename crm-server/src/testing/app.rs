@@ -292,9 +292,11 @@ impl TestResponse {
         String::from_utf8_lossy(&self.body).into_owned()
     }
 
-    /// The body as JSON; panics with the body when it is not.
+    /// The body as JSON; panics with the body when it is not, or when an object in it repeats a
+    /// member name (see [`strict_json`](crate::testing::strict_json)).
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+        crate::testing::strict_json::parse(&self.body)
+            .unwrap_or_else(|e| panic!("not strict JSON ({e}): {}", self.text()))
     }
 
     /// Asserts an RFC 9457 problem with `status` and returns its body.

@@ -8,6 +8,7 @@ pub mod events;
 pub mod migration_lint;
 pub mod readme;
 pub mod schema_compat;
+pub mod strict_json;
 
 pub use app::{TestApp, TestResponse};
 pub use db::TestDb;

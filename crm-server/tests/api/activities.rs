@@ -321,3 +321,36 @@ async fn activities_of_another_territory_are_invisible() {
         .await;
     assert_eq!(res.problem(StatusCode::UNPROCESSABLE_ENTITY)["errors"][0]["pointer"], "/customerId");
 }
+
+#[tokio::test]
+async fn dates_outside_the_years_1900_to_9999_are_refused_naming_where() {
+    let app = TestApp::spawn().await;
+    let id = customer(&app).await;
+    let cases = [
+        (
+            json!({"kind": "ROI_CONSULTATION", "customerId": id, "roiScenarioId": Uuid::nil(), "outcome": "QUALIFIED",
+                "occurredAt": "0000-01-01T00:00:00Z"}),
+            "/occurredAt",
+        ),
+        (
+            json!({"kind": "MENU_INTEGRATION", "customerId": id, "season": "Xmas", "outcome": "DRAFT",
+                "rolloutWindow": {"start": "1899-12-31", "end": "2027-01-06"}}),
+            "/rolloutWindow/start",
+        ),
+    ];
+    for (body, pointer) in cases {
+        let problem = post(&app, &body).await.problem(StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(problem["errors"][0]["pointer"], pointer, "{problem}");
+    }
+    let ok = json!({"kind": "ROI_CONSULTATION", "customerId": id, "roiScenarioId": Uuid::nil(), "outcome": "QUALIFIED",
+                    "occurredAt": "1900-01-01T00:00:00Z"});
+    assert_eq!(post(&app, &ok).await.status, StatusCode::CREATED);
+    for (path, parameter) in [
+        (format!("/customers/{id}/activities?from=0001-01-01T00:00:00Z"), "from"),
+        ("/customers?renewal_before=0000-12-31".to_owned(), "renewal_before"),
+        ("/cockpit/summary?to=1899-01-01T00:00:00Z".to_owned(), "to"),
+    ] {
+        let problem = app.get(&path).await.problem(StatusCode::BAD_REQUEST);
+        assert_eq!(problem["errors"][0]["parameter"], parameter, "{problem}");
+    }
+}

@@ -31,6 +31,24 @@ async fn a_method_not_allowed_is_a_405_problem_that_keeps_the_allow_header() {
 }
 
 #[tokio::test]
+async fn a_method_a_path_does_not_serve_is_405_whatever_its_headers_and_body() {
+    let app = TestApp::spawn().await;
+    for (path, headers) in [
+        ("/samples", vec![("idempotency-key", "a key with spaces"), ("content-type", "application/json")]),
+        ("/activities", vec![("idempotency-key", "")]),
+        ("/settings/sync-reports", vec![("content-type", "text/plain")]),
+    ] {
+        let res = app.send(Method::PATCH, path, &headers, "not json").await;
+        res.problem(StatusCode::METHOD_NOT_ALLOWED);
+        let allow = res.header("allow").unwrap_or_default();
+        assert!(allow.contains("POST") && !allow.contains("PATCH"), "{path}: {allow}");
+    }
+    let res = app.send(Method::DELETE, "/customers/00000000-0000-0000-0000-000000000000", &[], "").await;
+    res.problem(StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(res.header("allow"), Some("GET,PATCH,HEAD"));
+}
+
+#[tokio::test]
 async fn malformed_json_is_a_400_problem_with_the_position() {
     let app = TestApp::spawn().await;
     let res = app
@@ -313,4 +331,38 @@ fn no_malformed_input_causes_a_server_error() {
             prop_assert_eq!(res.header("content-type"), Some("application/problem+json"), "{}", res.text());
         }
     });
+}
+
+/// Sends `request` as raw bytes and reads the whole answer (the server closes the connection).
+async fn raw(app: &TestApp, request: &[u8]) -> (String, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(app.address).await.unwrap();
+    // The server may answer and close before it has read everything.
+    let _ = stream.write_all(request).await;
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer)).await;
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or_else(|| panic!("no head: {answer}"));
+    (head.to_owned(), body.to_owned())
+}
+
+#[tokio::test]
+async fn requests_the_http_parser_refuses_get_problems_too() {
+    let app = TestApp::spawn().await;
+    let long_uri = format!("GET /healthz?{} HTTP/1.1\r\nhost: x\r\n\r\n", "a".repeat(70_000));
+    let many_fields: String = (0..120).map(|i| format!("x-field-{i}: v\r\n")).collect();
+    let many_fields = format!("GET /healthz HTTP/1.1\r\nhost: x\r\n{many_fields}\r\n");
+    let big_field = format!("GET /healthz HTTP/1.1\r\nhost: x\r\nx-big: {}\r\n\r\n", "a".repeat(500_000));
+    for (request, status) in
+        [(long_uri, 414), (many_fields, 431), (big_field, 431), ("NOT HTTP AT ALL\r\n\r\n".to_owned(), 400)]
+    {
+        let (head, body) = raw(&app, request.as_bytes()).await;
+        assert!(head.starts_with(&format!("HTTP/1.1 {status} ")), "{head}");
+        assert!(head.to_lowercase().contains("content-type: application/problem+json"), "{head}");
+        let problem = crm_server::testing::strict_json::parse(body.as_bytes()).unwrap();
+        assert_eq!(problem["status"], status, "{problem}");
+        assert_eq!(problem["type"], "about:blank");
+    }
+    // The server still serves.
+    assert_eq!(app.get("/healthz").await.status, StatusCode::OK);
 }

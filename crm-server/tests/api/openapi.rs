@@ -51,3 +51,77 @@ async fn every_documented_operation_is_served_and_every_error_response_is_a_prob
         }
     }
 }
+
+#[tokio::test]
+async fn the_document_is_open_and_says_which_operations_need_a_token() {
+    let app = TestApp::spawn().await;
+    let res = app.send(Method::GET, "/openapi.json", &[("authorization", "")], "").await;
+    assert_eq!(res.status, StatusCode::OK);
+    let doc = res.json();
+    assert_eq!(doc["security"], serde_json::json!([{"bearer": []}]));
+    assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+    let open = ["/healthz", "/readyz", "/metrics", "/openapi.json"];
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            if open.contains(&path.as_str()) {
+                assert_eq!(operation["security"], serde_json::json!([]), "{method} {path}");
+                let res = app
+                    .send(method.to_uppercase().parse().unwrap(), path, &[("authorization", "")], "")
+                    .await;
+                assert_eq!(res.status, StatusCode::OK, "{method} {path} is open");
+            } else {
+                assert!(operation.get("security").is_none(), "{method} {path} needs the bearer token");
+                assert!(operation["responses"].get("401").is_some(), "{method} {path} documents 401");
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_operation_with_a_uuid_in_its_path_documents_the_400_and_ids_are_unique() {
+    let app = TestApp::spawn().await;
+    let doc = app.get("/openapi.json").await.json();
+    let mut ids = std::collections::BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let id = operation["operationId"].as_str().unwrap();
+            assert!(ids.insert(id.to_owned()), "{method} {path}: operationId {id} twice");
+            let parameters = operation["parameters"].as_array().cloned().unwrap_or_default();
+            if parameters.iter().any(|p| p["in"] == "path" && p["schema"]["format"] == "uuid") {
+                assert!(operation["responses"].get("400").is_some(), "{method} {path}");
+                let res = app
+                    .send(method.to_uppercase().parse().unwrap(), &path.replace("{id}", "nope"), &[], "")
+                    .await;
+                res.problem(StatusCode::BAD_REQUEST);
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn links_name_operations_and_parameters_that_exist() {
+    let app = TestApp::spawn().await;
+    let doc = app.get("/openapi.json").await.json();
+    let mut operations = std::collections::BTreeMap::new();
+    for item in doc["paths"].as_object().unwrap().values() {
+        for operation in item.as_object().unwrap().values() {
+            operations.insert(operation["operationId"].as_str().unwrap().to_owned(), operation.clone());
+        }
+    }
+    let mut links = 0;
+    for operation in operations.values() {
+        for response in operation["responses"].as_object().unwrap().values() {
+            for (name, link) in response["links"].as_object().into_iter().flatten() {
+                links += 1;
+                let target = &operations[link["operationId"].as_str().unwrap()];
+                for parameter in link["parameters"].as_object().unwrap().keys() {
+                    let declared = target["parameters"].as_array().into_iter().flatten();
+                    assert!(declared.clone().any(|p| p["name"] == *parameter), "{name}: {parameter}");
+                }
+            }
+        }
+    }
+    assert!(links >= 20, "{links} links");
+    let created = &doc["paths"]["/customers"]["post"]["responses"]["201"]["links"]["GetCustomer"];
+    assert_eq!(created["parameters"]["id"], "$response.body#/id");
+}

@@ -254,6 +254,34 @@ fn inbound(source: &str, id: &str, event_type: &str, data: Value) -> Value {
 }
 
 #[tokio::test]
+async fn an_inbound_event_dated_before_1900_is_refused_naming_the_date() {
+    let app = TestApp::spawn().await;
+    let id = customer(&app).await;
+    let data = json!({"leadId": "L-1", "customerId": id, "convertedAt": "0000-01-01T00:00:00Z"});
+    let event = inbound("crm.lead-management", "lead-1", "lead.converted", data);
+    let problem = app
+        .send_json(Method::POST, "/events/inbound", &event)
+        .await
+        .problem(StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(problem["errors"][0]["pointer"], "/data/convertedAt", "{problem}");
+}
+
+#[tokio::test]
+async fn an_inbound_source_that_is_no_uri_reference_is_refused_so_every_stored_event_is_a_cloudevent() {
+    let app = TestApp::spawn().await;
+    let id = customer(&app).await;
+    let data = json!({"customerId": id, "bounceType": "SOFT"});
+    let event = inbound("mail system", "b-1", "email.bounce", data.clone());
+    let problem = app
+        .send_json(Method::POST, "/events/inbound", &event)
+        .await
+        .problem(StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(problem["errors"][0]["pointer"], "/source", "{problem}");
+    let event = inbound("urn:freshplan:mail", "b-1", "email.bounce", data);
+    assert_eq!(app.send_json(Method::POST, "/events/inbound", &event).await.status, StatusCode::ACCEPTED);
+}
+
+#[tokio::test]
 async fn a_converted_lead_gets_one_sample_however_often_it_is_delivered() {
     let app = TestApp::spawn().await;
     let id = customer(&app).await;

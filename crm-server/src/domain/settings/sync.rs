@@ -51,11 +51,25 @@ impl Outcome {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RejectedSetting {
-    #[schema(example = "gateway.ipAllowlist")]
+    /// Dot-separated words of letters and digits, each starting with a lower-case letter.
+    #[schema(
+        example = "gateway.ipAllowlist",
+        max_length = 128,
+        pattern = r"^[a-z][A-Za-z0-9]*(\.[a-z][A-Za-z0-9]*)*$"
+    )]
     pub key: String,
     /// Where its value came from: `global`, `tenant:<tenant>` or `org:<tenant>:<org>`.
-    #[schema(example = "tenant:acme")]
+    #[schema(
+        example = "tenant:acme",
+        pattern = r"^(global|tenant:[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?|org:[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?:[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)$"
+    )]
     pub scope: String,
+    /// Not blank.
+    #[schema(
+        min_length = 1,
+        max_length = 2000,
+        pattern = r"^[^\u0000]*[^\u0000\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\u0000]*$"
+    )]
     pub reason: String,
 }
 
@@ -67,29 +81,40 @@ pub struct RejectedSetting {
     "reason": "the policy with it would be refused: spec.ipAllowlist: entries must be IP addresses or CIDR blocks"}],
     "changes": ["gateway.rateLimit: {\"minute\":600} -> {\"minute\":900}"]}))]
 pub struct SyncReportInput {
-    /// The TenantPolicy: `<namespace>/<name>`.
+    /// The TenantPolicy: `<namespace>/<name>`, each a DNS subdomain of at most 253 characters.
+    #[schema(
+        max_length = 507,
+        pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+    )]
     pub policy: String,
-    /// The tenant whose effective settings were read.
+    /// The tenant whose effective settings were read: a DNS label.
+    #[schema(max_length = 63, pattern = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")]
     pub tenant: String,
-    /// The org, when the policy reads one.
+    /// The org, when the policy reads one: a DNS label.
     #[serde(default)]
+    #[schema(max_length = 63, pattern = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")]
     pub org: Option<String>,
     /// The effective version applied (or tried): the `version` of `GET /settings/effective`.
-    #[schema(minimum = 0)]
+    #[schema(minimum = 0, maximum = 9223372036854775807_i64)]
+    #[serde(deserialize_with = "crate::domain::integral::exact")]
     pub version: i64,
     pub outcome: Outcome,
-    /// The keys in force, at most 100.
+    /// The keys in force, at most 100, each once.
     #[serde(default)]
+    #[schema(max_items = 100)]
     pub applied: Vec<String>,
     /// The keys not applied, with why; at most 100.
     #[serde(default)]
+    #[schema(max_items = 100)]
     pub rejected: Vec<RejectedSetting>,
     /// What changed in the policy, one line per change; at most 100 of at most 10000 characters.
     #[serde(default)]
+    #[schema(max_items = 100)]
     pub changes: Vec<String>,
     /// Anything else worth knowing, e.g. why the policy could not be applied; at most 8000
     /// characters.
     #[serde(default)]
+    #[schema(max_length = 8000)]
     pub detail: Option<String>,
 }
 

@@ -59,7 +59,7 @@ pub struct Setting {
     /// `global`, `tenant:<tenant>` or `org:<tenant>:<org>`.
     scope: String,
     key: String,
-    #[schema(value_type = Object)]
+    #[schema(value_type = serde_json::Value)]
     value: Value,
     /// The number of the change that wrote the value; the `ETag` is `"k<version>"`.
     version: i64,

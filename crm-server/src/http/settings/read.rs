@@ -44,17 +44,18 @@ pub(super) async fn keys(State(state): State<AppState>, caller: Caller) -> Resul
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct EffectiveQuery {
-    /// The tenant (required), e.g. `acme`.
-    #[param(required = true)]
+    /// The tenant (required), e.g. `acme`: a DNS label.
+    #[param(required = true, max_length = 63, pattern = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")]
     tenant: Option<String>,
     /// One of the tenant's orgs, e.g. `munich`; without it, the tenant's own view.
+    #[param(max_length = 63, pattern = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")]
     org: Option<String>,
 }
 
 /// A key's winning value and where it comes from.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct EffectiveSetting {
-    #[schema(value_type = Object)]
+    #[schema(value_type = serde_json::Value)]
     value: Value,
     /// The scope whose value wins: the most specific one in the chain that has one.
     scope: String,
@@ -94,7 +95,7 @@ fn not_modified(etag: &str) -> Response {
 /// most specific scope that has one (org, else tenant, else global), whole. Strong `ETag`;
 /// `If-None-Match` with it answers 304 until something in the chain changes.
 #[utoipa::path(get, path = "/settings/effective", tag = "settings", params(EffectiveQuery,
-    ("If-None-Match" = Option<String>, Header, description = "The ETag of a view read before")),
+    ("If-None-Match" = Option<String>, Header, pattern = r#"^(\*|[ \t,]*((W/)?"[!#-~]*"([ \t]*,[ \t,]*(W/)?"[!#-~]*")*)?[ \t,]*)$"#, description = "The ETag of a view read before")),
     responses(
         (status = 200, description = "The effective settings", body = Effective),
         (status = 304, description = "Not modified: the If-None-Match tag is current"),
@@ -141,9 +142,9 @@ pub(super) async fn effective(
 
 /// One setting as stored at its scope (not the effective value), with its `ETag` for writes.
 #[utoipa::path(get, path = "/settings/{scope}/{key}", tag = "settings", params(
-    ("scope" = String, Path, description = "`global`, `tenant:<tenant>` or `org:<tenant>:<org>`", example = "tenant:acme"),
+    ("scope" = String, Path, pattern = r"^(global|tenant:[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?|org:[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?:[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)$", description = "`global`, `tenant:<tenant>` or `org:<tenant>:<org>`", example = "tenant:acme"),
     ("key" = String, Path, description = "A key of GET /settings/keys", example = "gateway.rateLimit"),
-    ("If-None-Match" = Option<String>, Header, description = "The ETag of a copy read before")),
+    ("If-None-Match" = Option<String>, Header, pattern = r#"^(\*|[ \t,]*((W/)?"[!#-~]*"([ \t]*,[ \t,]*(W/)?"[!#-~]*")*)?[ \t,]*)$"#, description = "The ETag of a copy read before")),
     responses(
         (status = 200, description = "The setting", body = Setting),
         (status = 304, description = "Not modified: the If-None-Match tag is current"),
@@ -177,6 +178,8 @@ pub(super) async fn get_setting(
 pub struct HistoryQuery {
     #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
+    /// `nextCursor` of the previous page, as it was given (opaque).
+    #[param(pattern = "^[A-Za-z0-9_-]{1,1024}$")]
     cursor: Option<String>,
 }
 
@@ -188,10 +191,10 @@ pub struct SettingChange {
     /// `set` or `delete`.
     action: String,
     /// `null`: the setting was new.
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<serde_json::Value>)]
     old_value: Option<Value>,
     /// `null`: the setting was deleted.
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<serde_json::Value>)]
     new_value: Option<Value>,
     /// `user:<token subject>`.
     actor: String,
@@ -212,8 +215,8 @@ pub struct SettingHistory {
 
 /// Every change of a key at a scope, newest first, deletes included (the history outlives the
 /// setting): old and new value, who, when, and the request's correlation id.
-#[utoipa::path(get, path = "/settings/{scope}/{key}/history", tag = "settings", params(
-    ("scope" = String, Path, description = "`global`, `tenant:<tenant>` or `org:<tenant>:<org>`", example = "tenant:acme"),
+#[utoipa::path(get, path = "/settings/{scope}/{key}/history", operation_id = "setting_history", tag = "settings", params(
+    ("scope" = String, Path, pattern = r"^(global|tenant:[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?|org:[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?:[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)$", description = "`global`, `tenant:<tenant>` or `org:<tenant>:<org>`", example = "tenant:acme"),
     ("key" = String, Path, description = "A key of GET /settings/keys", example = "gateway.rateLimit"),
     HistoryQuery),
     responses(

@@ -50,7 +50,7 @@ pub struct SyncReportView {
     version: i64,
     outcome: Outcome,
     applied: Vec<String>,
-    rejected: Vec<RejectedSetting>,
+    rejected: Vec<RejectedSettingView>,
     changes: Vec<String>,
     detail: Option<String>,
     /// `user:<token subject>` of the reporter.
@@ -59,6 +59,21 @@ pub struct SyncReportView {
     at: OffsetDateTime,
     /// The correlation id of the request that posted the report.
     correlation_id: Option<String>,
+}
+
+/// A setting the operator did not apply, and why, as stored.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RejectedSettingView {
+    key: String,
+    /// Where its value came from: `global`, `tenant:<tenant>` or `org:<tenant>:<org>`.
+    scope: String,
+    reason: String,
+}
+
+impl From<RejectedSetting> for RejectedSettingView {
+    fn from(r: RejectedSetting) -> Self {
+        RejectedSettingView { key: r.key, scope: r.scope, reason: r.reason }
+    }
 }
 
 impl TryFrom<SyncReportRow> for SyncReportView {
@@ -77,7 +92,7 @@ impl TryFrom<SyncReportRow> for SyncReportView {
             version: row.version,
             outcome,
             applied: row.applied,
-            rejected,
+            rejected: rejected.into_iter().map(RejectedSettingView::from).collect(),
             changes: row.changes,
             detail: row.detail,
             actor: row.actor,
@@ -168,11 +183,18 @@ fn synced_event(report: &SyncReport, id: Uuid, actor: &str) -> NewEvent {
 #[into_params(parameter_in = Query)]
 pub struct ReportsQuery {
     /// Only this tenant's reports, e.g. `acme`.
+    #[param(max_length = 63, pattern = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")]
     tenant: Option<String>,
     /// Only this TenantPolicy's reports: `<namespace>/<name>`, e.g. `crm/acme`.
+    #[param(
+        max_length = 507,
+        pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+    )]
     policy: Option<String>,
     #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
+    /// `nextCursor` of the previous page, as it was given (opaque).
+    #[param(pattern = "^[A-Za-z0-9_-]{1,1024}$")]
     cursor: Option<String>,
 }
 

@@ -35,7 +35,7 @@ use crate::state::AppState;
 #[schema(example = json!({"value": {"minute": 600}}))]
 pub struct SettingInput {
     /// The new value; it must match the key's JSON Schema (GET /settings/keys).
-    #[schema(value_type = Object)]
+    #[schema(value_type = serde_json::Value)]
     value: Value,
 }
 
@@ -43,10 +43,10 @@ pub struct SettingInput {
 /// (writing the value it already has changes nothing and takes no number). Emits
 /// `settings.changed`.
 #[utoipa::path(put, path = "/settings/{scope}/{key}", tag = "settings", params(
-    ("scope" = String, Path, description = "`global`, `tenant:<tenant>` or `org:<tenant>:<org>`", example = "tenant:acme"),
+    ("scope" = String, Path, pattern = r"^(global|tenant:[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?|org:[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?:[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)$", description = "`global`, `tenant:<tenant>` or `org:<tenant>:<org>`", example = "tenant:acme"),
     ("key" = String, Path, description = "A key of GET /settings/keys", example = "gateway.rateLimit"),
-    ("If-Match" = Option<String>, Header, description = "Required over an existing setting: its ETag"),
-    ("If-None-Match" = Option<String>, Header, description = "`*`: only create, never replace")),
+    ("If-Match" = Option<String>, Header, pattern = r#"^(\*|[ \t,]*((W/)?"[!#-~]*"([ \t]*,[ \t,]*(W/)?"[!#-~]*")*)?[ \t,]*)$"#, description = "Required over an existing setting: its ETag"),
+    ("If-None-Match" = Option<String>, Header, pattern = r#"^(\*|[ \t,]*((W/)?"[!#-~]*"([ \t]*,[ \t,]*(W/)?"[!#-~]*")*)?[ \t,]*)$"#, description = "`*`: only create, never replace")),
     request_body = SettingInput,
     responses(
         (status = 201, description = "Created; the ETag is in the header", body = Setting),
@@ -143,9 +143,9 @@ fn check_put(
 /// Delete the value of a key at a scope; the effective value falls back to the next less specific
 /// scope. Needs `If-Match`. Emits `settings.changed`; the history keeps the deleted value.
 #[utoipa::path(delete, path = "/settings/{scope}/{key}", tag = "settings", params(
-    ("scope" = String, Path, description = "`global`, `tenant:<tenant>` or `org:<tenant>:<org>`", example = "tenant:acme"),
+    ("scope" = String, Path, pattern = r"^(global|tenant:[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?|org:[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?:[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)$", description = "`global`, `tenant:<tenant>` or `org:<tenant>:<org>`", example = "tenant:acme"),
     ("key" = String, Path, description = "A key of GET /settings/keys", example = "gateway.rateLimit"),
-    ("If-Match" = String, Header, description = "The setting's ETag, or *")),
+    ("If-Match" = String, Header, pattern = r#"^(\*|[ \t,]*((W/)?"[!#-~]*"([ \t]*,[ \t,]*(W/)?"[!#-~]*")*)?[ \t,]*)$"#, description = "The setting's ETag, or *")),
     responses(
         (status = 204, description = "Deleted"),
         (status = 400, description = "Not a scope, or a malformed If-Match", body = Problem, content_type = "application/problem+json"),
