@@ -147,7 +147,8 @@ pub struct DevTokenArgs {
 pub struct DataDir {
     /// Folder of the private PostgreSQL (used when DATABASE_URL is not set) and of its development
     /// key [default: the user's data folder, /var/lib/freshplan/crm-server for root].
-    #[arg(id = "data_dir", long = "data-dir", env = "CRM_DATA_DIR")]
+    // Global: `crm-server events status --data-dir X` works as well as `events --data-dir X status`.
+    #[arg(id = "data_dir", long = "data-dir", env = "CRM_DATA_DIR", global = true)]
     pub path: Option<PathBuf>,
 }
 
@@ -246,7 +247,7 @@ pub enum LogFormat {
 #[derive(Debug, Clone, Args)]
 pub struct DatabaseArgs {
     /// PostgreSQL URL. When set, that server is used and no private one is ever started.
-    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true, global = true)]
     pub database_url: Option<Secret>,
     #[command(flatten)]
     pub data_dir: DataDir,
@@ -484,6 +485,26 @@ mod tests {
     fn the_cli_definition_is_consistent() {
         use clap::CommandFactory;
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn the_data_folder_and_database_may_follow_the_operations_subcommand() {
+        for args in [
+            &["crm-server", "events", "status", "--data-dir", "/srv/crm"][..],
+            &["crm-server", "events", "--data-dir", "/srv/crm", "status"],
+            &["crm-server", "projection", "check", "--data-dir", "/srv/crm"],
+        ] {
+            let cli = Cli::try_parse_from(args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
+            let database = match cli.command {
+                Command::Events(events) => events.database,
+                Command::Projection(projection) => projection.database,
+                other => panic!("{other:?}"),
+            };
+            assert_eq!(database.data_dir.path.as_deref(), Some(std::path::Path::new("/srv/crm")), "{args:?}");
+        }
+        let cli =
+            Cli::try_parse_from(["crm-server", "events", "status", "--database-url", "postgres://h/db"]);
+        assert!(cli.is_ok(), "{cli:?}");
     }
 
     #[test]

@@ -380,7 +380,17 @@ mod tests {
         let background = Block { line: 2, text: "sleep 600 &\necho $! > sleeper\n".into(), mark: Mark::Run };
         run(&script(&[&background], &[]), dir.path(), &[]).unwrap();
         let pid = std::fs::read_to_string(dir.path().join("sleeper")).unwrap();
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid.trim())).unwrap_or_default();
-        assert!(stat.is_empty() || stat.contains(") Z "), "the background sleep survived: {stat}");
+        // The kill is sent when the script ends; the kernel ends the process a moment later.
+        let gone = || {
+            let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid.trim())).unwrap_or_default();
+            (stat.is_empty() || stat.contains(") Z ")).then_some(()).ok_or(stat)
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while gone().is_err() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        if let Err(stat) = gone() {
+            panic!("the background sleep survived: {stat}");
+        }
     }
 }
