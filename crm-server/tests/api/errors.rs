@@ -1,5 +1,6 @@
 //! Bad input gets a clear problem+json answer, never a bare text body, never a panic.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -11,6 +12,7 @@ use crm_server::testing::TestApp;
 use crm_server::testing::app::get_url;
 use crm_server::{AppState, Error};
 use serde_json::json;
+use tokio::sync::Notify;
 
 #[tokio::test]
 async fn an_unknown_route_is_a_404_problem() {
@@ -152,22 +154,36 @@ async fn a_request_that_takes_too_long_is_a_503_problem() {
 
 #[tokio::test]
 async fn shutdown_lets_in_flight_requests_finish_and_then_refuses_connections() {
+    // The handler says when it has started, and finishes only when the test lets it.
+    let (started, release) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
     let routes = Router::new().route(
         "/work",
-        get(|| async {
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            "done"
+        get({
+            let (started, release) = (started.clone(), release.clone());
+            move || async move {
+                started.notify_one();
+                release.notified().await;
+                "done"
+            }
         }),
     );
     let app = TestApp::spawn_with(HttpArgs::default(), routes).await;
     let (work, health) = (app.url("/work"), app.url("/healthz"));
     let in_flight = tokio::spawn(async move { get_url(&work).await });
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    started.notified().await;
 
-    let (response, served) = tokio::join!(in_flight, app.shutdown());
-    let response = response.unwrap().unwrap();
+    let served = tokio::spawn(app.shutdown());
+    // Shutting down: new connections are refused while the request is still in flight.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while get_url(&health).await.is_ok() {
+        assert!(tokio::time::Instant::now() < deadline, "the server still accepts connections");
+        tokio::task::yield_now().await;
+    }
+    assert!(!in_flight.is_finished() && !served.is_finished(), "the shutdown waits for the request");
+    release.notify_one();
+    let response = in_flight.await.unwrap().unwrap();
     assert_eq!((response.status, response.text().as_str()), (StatusCode::OK, "done"));
-    served.unwrap();
+    served.await.unwrap().unwrap();
     assert!(get_url(&health).await.is_err(), "the server still accepts connections");
 }
 

@@ -30,6 +30,15 @@ async fn progress(app: &TestApp) -> (i64, i64, Vec<i64>) {
     (events, relayed, consumers)
 }
 
+/// The relay's failed publishing steps so far, from `/metrics`.
+async fn publish_errors(app: &TestApp) -> f64 {
+    let text = app.get("/metrics").await.text();
+    text.lines()
+        .find_map(|line| line.strip_prefix("crm_outbox_publish_errors_total "))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
 #[tokio::test]
 async fn a_subject_with_a_nul_character_is_an_invalid_token_and_poisons_nothing() {
     let app = TestApp::spawn().await;
@@ -57,8 +66,17 @@ async fn failures_to_set_the_scope_leave_no_connection_dirty() {
     let token = app.token("lead", &[UserRole::TeamLead], &["BY"], &[]);
     let auth = format!("Bearer {token}");
 
+    let customer = crate::relay::customer(&app).await;
+
     let fault = "REVOKE EXECUTE ON FUNCTION pg_catalog.set_config(text, text, boolean) FROM PUBLIC";
     sqlx::query(fault).execute(&app.db.pool).await.unwrap();
+    // An event another writer (here the owner, whom the fault does not touch) commits meanwhile:
+    // the relay must try to publish it, and fail.
+    let mut tx = app.db.pool.begin().await.unwrap();
+    crm_server::outbox::enqueue(&mut tx, &crate::relay::origin(), crate::relay::bounce(customer))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
     // Concurrent, so that every connection of the pool takes its share of failures.
     for _ in 0..4 {
         let failures = join_all((0..10).map(|_| list(&app, &token))).await;
@@ -69,8 +87,12 @@ async fn failures_to_set_the_scope_leave_no_connection_dirty() {
             res.problem(res.status);
         }
     }
-    // Let the relay and the consumers fail on it too.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The relay fails on it too (it counts each failed step) before the fault goes.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while publish_errors(&app).await < 3.0 {
+        assert!(tokio::time::Instant::now() < deadline, "the relay never failed to set its scope");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let repair = "GRANT EXECUTE ON FUNCTION pg_catalog.set_config(text, text, boolean) TO PUBLIC";
     sqlx::query(repair).execute(&app.db.pool).await.unwrap();
 
